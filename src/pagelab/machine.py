@@ -1,0 +1,405 @@
+"""The public face: a simulated machine with its memory map, nodes, zones and counters.
+
+>>> from pagelab import Machine
+>>> m = Machine.build(memory="256M")
+>>> pfn = m.alloc_pages(order=3, gfp="GFP_KERNEL")
+>>> m.free_pages(pfn, order=3)
+>>> m.check_state()
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from pagelab.errors import BadConfiguration, InvalidArgument
+from pagelab.mm import mm_init
+from pagelab.mm import page_alloc as pa
+from pagelab.mm import page_flags as pf
+from pagelab.mm import vmstat as vs
+from pagelab.mm.gfp import parse_gfp
+from pagelab.mm.internal import DEFAULT_LOWMEM_RESERVE_RATIO
+from pagelab.mm.memmap import MemMap, PageView
+from pagelab.mm.mmzone import (
+    MAX_NR_ZONES,
+    MAX_PAGE_ORDER,
+    MIGRATE_MOVABLE,
+    MIGRATE_TYPES,
+    NR_PAGE_ORDERS,
+    PAGE_ALLOC_COSTLY_ORDER,
+    PAGE_SHIFT,
+    PFN_SECTION_SHIFT,
+    PglistData,
+    Zone,
+    ZoneType,
+    pageblock_nr_pages,
+    pageblock_order,
+    zone_names,
+)
+from pagelab.profile import KernelProfile, resolve_profile
+
+if TYPE_CHECKING:
+    from pagelab.mm.page_alloc import AllocContext
+
+__all__ = ["Machine"]
+
+_LIST_HEADS_PER_ZONE = NR_PAGE_ORDERS * MIGRATE_TYPES
+
+
+class TraceSink:
+    """Where model tracepoints go; Core I only defines the interface."""
+
+    def emit(self, event: str, **fields: Any) -> None:  # pragma: no cover - interface
+        """Record one tracepoint hit."""
+        raise NotImplementedError
+
+
+class Machine:
+    """A simulated machine: memory map, pageblock bits, nodes, zones, CPUs and counters.
+
+    Build one with :meth:`build`. All model functions (``pagelab.mm.*``) take it, or one of
+    its zones, explicitly.
+    """
+
+    def __init__(
+        self,
+        ranges: list[mm_init.MemoryRange],
+        *,
+        profile: KernelProfile,
+        seed: int = 0,
+        movable: int = 0,
+        kernel_reserved: int = 37 << 20,
+        page_owner: bool = False,
+        thp: bool = True,
+    ) -> None:
+        mm_init.validate_ranges(ranges)
+        self.profile = profile
+        self.seed = seed
+        self.page_owner = page_owner
+        self.thp = thp
+        self.ranges = sorted(ranges, key=lambda r: r.start_pfn)
+        end_pfn = max(r.end_pfn for r in ranges)
+        # Cover whole MAX_ORDER blocks so that buddy pfns are always inside the map.
+        self.max_pfn = -(-end_pfn // (1 << MAX_PAGE_ORDER)) * (1 << MAX_PAGE_ORDER)
+        nr_nodes = max(r.nid for r in ranges) + 1
+        self.nr_cpus = profile.nr_cpus
+        self.cpu = 0
+        self.node_cpus = [[c for c in range(self.nr_cpus) if c % nr_nodes == n]
+                          for n in range(nr_nodes)]
+        self.mem = MemMap(self.max_pfn, nr_nodes * MAX_NR_ZONES * _LIST_HEADS_PER_ZONE)
+        self.pageblock_flags: NDArray[np.uint8] = np.zeros(
+            (self.max_pfn >> pageblock_order) + 1, dtype=np.uint8
+        )
+        self.pageblock_flags_mv = memoryview(self.pageblock_flags)
+        self.section_valid: NDArray[np.bool_] = np.zeros(
+            (self.max_pfn >> PFN_SECTION_SHIFT) + 1, dtype=np.bool_
+        )
+        self.present: NDArray[np.bool_] = np.zeros(self.max_pfn, dtype=np.bool_)
+        self.vm_events = [0] * vs.NR_VM_EVENT_ITEMS
+        self.trace: TraceSink | None = None
+        # sysctls
+        self.watermark_scale_factor = 10
+        self.watermark_boost_factor = 15000
+        self.percpu_pagelist_high_fraction = 0
+        self.lowmem_reserve_ratio = list(DEFAULT_LOWMEM_RESERVE_RATIO)
+        self.extfrag_threshold = 500
+        self.compaction_proactiveness = 20
+        self.pcp_orders = [
+            order == 0 or (profile.pcp_high_order and (
+                order <= PAGE_ALLOC_COSTLY_ORDER or order == pageblock_order))
+            for order in range(NR_PAGE_ORDERS)
+        ]
+        # Hooks where the kernel's slow path reclaims and compacts (filled by later layers).
+        self.direct_compact_hook: Callable[..., int] | None = None
+        self.direct_reclaim_hook: Callable[..., int] | None = None
+        self.kswapd_wakeups = 0
+        self._allocations: dict[int, int] = {}
+        self._token_seq = 0
+        self._zonelists: dict[tuple[int, int], list[Zone]] = {}
+        self._build_nodes(nr_nodes, movable)
+        self._boot(kernel_reserved)
+
+    # ------------------------------------------------------------------------------ building
+
+    @classmethod
+    def build(
+        cls,
+        memory: str | int = "4G",
+        *,
+        profile: str | KernelProfile = "mainline",
+        seed: int = 0,
+        nodes: int = 1,
+        cpus: int | None = None,
+        movable: str | int = 0,
+        kernel_reserved: str | int = "37M",
+        page_owner: bool = False,
+        ranges: list[mm_init.MemoryRange] | None = None,
+    ) -> Machine:
+        """Build and boot a machine laid out like an x86-64 PC.
+
+        Args:
+            memory: RAM size ("24G", "512M", or bytes); ignored when ``ranges`` is given.
+            profile: a profile name ("mainline", "v4.8", "pre-4.8") or a KernelProfile.
+            seed: root of every random choice made by workloads on this machine.
+            nodes: NUMA nodes; RAM is split evenly between them.
+            cpus: number of CPUs (default: the profile's).
+            movable: RAM per node given to ZONE_MOVABLE (like ``movablecore=``).
+            kernel_reserved: memory reserved at boot for the kernel image (at 16 MiB).
+            page_owner: keep page_owner data (adds "Number of mixed blocks" to pagetypeinfo,
+                as booting with ``page_owner=on`` does).
+            ranges: explicit RAM ranges (e820-like) instead of the PC layout.
+        """
+        prof = resolve_profile(profile, nr_cpus=cpus) if cpus else resolve_profile(profile)
+        if ranges is None:
+            ranges = mm_init.x86_64_layout(mm_init.parse_size(memory), nodes)
+        movable_bytes = mm_init.parse_size(movable)
+        nr_nodes = max((r.nid for r in ranges), default=0) + 1
+        return cls(ranges, profile=prof, seed=seed,
+                   movable=(movable_bytes >> PAGE_SHIFT) // max(nr_nodes, 1),
+                   kernel_reserved=mm_init.parse_size(kernel_reserved), page_owner=page_owner)
+
+    def _build_nodes(self, nr_nodes: int, movable_pages_per_node: int) -> None:
+        spans = mm_init.zone_spans(self.ranges, movable_pages_per_node)
+        self.nodes: list[PglistData] = []
+        self.zones: list[Zone] = []
+        mem = self.mem
+        for nid in range(nr_nodes):
+            node_ranges = [r for r in self.ranges if r.nid == nid]
+            if not node_ranges:
+                raise BadConfiguration(f"node {nid} has no memory; number nodes from 0 upwards")
+            start = min(r.start_pfn for r in node_ranges)
+            end = max(r.end_pfn for r in node_ranges)
+            pgdat = PglistData(nid, start, end - start)
+            pgdat.vm_stat = [0] * vs.NR_VM_NODE_STAT_ITEMS
+            for zidx in range(MAX_NR_ZONES):
+                span = next((s for s in spans if s.nid == nid and s.zone_idx == zidx), None)
+                zstart, zend = (span.start_pfn, span.end_pfn) if span else (0, 0)
+                base = (nid * MAX_NR_ZONES + zidx) * _LIST_HEADS_PER_ZONE
+                zone = Zone(self, nid, zidx, zstart, zend - zstart, base, self.nr_cpus)
+                zone.vm_stat = [0] * vs.NR_VM_ZONE_STAT_ITEMS
+                zone.vm_numa_event = [0] * vs.NR_VM_NUMA_EVENT_ITEMS
+                pgdat.node_zones.append(zone)
+                self.zones.append(zone)
+            self.nodes.append(pgdat)
+        # zone ids in page->flags, and which pfns are present
+        self._zone_table: dict[int, Zone] = {}
+        flags = mem.flags
+        for zone in self.zones:
+            if not zone.spanned_pages:
+                continue
+            zone_bits = (zone.idx << pf.NODES_WIDTH) | zone.node
+            self._zone_table[zone_bits] = zone
+            flags[zone.zone_start_pfn: zone.zone_end_pfn] = np.uint64(
+                zone_bits << pf.NODES_PGSHIFT)
+        for r in self.ranges:
+            self.present[r.start_pfn: r.end_pfn] = True
+        sections = np.unique(np.nonzero(self.present)[0] >> PFN_SECTION_SHIFT)
+        self.section_valid[sections] = True
+        for zone in self.zones:
+            if zone.spanned_pages:
+                zone.present_pages = int(
+                    self.present[zone.zone_start_pfn: zone.zone_end_pfn].sum())
+                zone.contiguous = zone.present_pages == zone.spanned_pages
+        for pgdat in self.nodes:
+            pgdat.node_present_pages = sum(z.present_pages for z in pgdat.node_zones)
+        # memmap_init: every pageblock starts MOVABLE; every page reserved with one reference
+        # until memblock_free_all hands it over.
+        self.pageblock_flags[:] = MIGRATE_MOVABLE
+        mem.refcount[:] = 1
+        mem.flags[self.present] |= np.uint64(1 << pf.PG_reserved)
+        self.page_group_by_mobility_disabled = False
+
+    def _boot(self, kernel_reserved: int) -> None:
+        reservations = mm_init.memblock_reservations(self.ranges, kernel_reserved)
+        self.reservations = reservations
+        cuts = sorted({z.zone_start_pfn for z in self.zones if z.spanned_pages}
+                      | {z.zone_end_pfn for z in self.zones if z.spanned_pages})
+        for start, end in mm_init.free_ranges(self.ranges, reservations):
+            for pfn, order in mm_init.free_chunks(start, end, cuts):
+                pa.memblock_free_pages(self, pfn, order)
+        total = sum(z.managed_pages for z in self.zones)
+        if total == 0:
+            raise BadConfiguration("no memory is left after boot reservations; give more memory")
+        # build_all_zonelists: grouping by mobility needs enough pageblocks to be useful.
+        self.page_group_by_mobility_disabled = total < pageblock_nr_pages * MIGRATE_TYPES
+        self.min_free_kbytes = pa.calculate_min_free_kbytes(self)
+        if self.thp:
+            self.min_free_kbytes = pa.set_recommended_min_free_kbytes(self, self.min_free_kbytes)
+        pa.setup_per_zone_wmarks(self)
+        pa.setup_per_zone_lowmem_reserve(self)
+
+    # ------------------------------------------------------------------------------ lookups
+
+    def populated_zones(self) -> list[Zone]:
+        """Return the zones with present pages (``for_each_populated_zone``)."""
+        return [z for z in self.zones if z.present_pages]
+
+    def page_zone(self, pfn: int) -> Zone:
+        """Return the zone of ``pfn`` from its page flags (``page_zone``)."""
+        return self._zone_table[self.mem.flags_mv[pfn] >> pf.NODES_PGSHIFT]
+
+    def pfn_valid(self, pfn: int) -> bool:
+        """Return whether ``pfn`` has a struct page (its memory section exists)."""
+        return 0 <= pfn < self.max_pfn and bool(self.section_valid[pfn >> PFN_SECTION_SHIFT])
+
+    @property
+    def cpu_node(self) -> int:
+        """Return the node of the current CPU (``numa_node_id``)."""
+        return self.cpu % len(self.nodes)
+
+    def zonelist(self, nid: int, highest_zoneidx: int) -> list[Zone]:
+        """Return the zones an allocation from node ``nid`` may use, in fallback order.
+
+        Models ``build_zonelists`` (node order: the local node first, then the others by
+        distance) filtered to populated zones at or below ``highest_zoneidx``.
+        """
+        key = (nid, highest_zoneidx)
+        cached = self._zonelists.get(key)
+        if cached is not None:
+            return cached
+        if not 0 <= nid < len(self.nodes):
+            raise InvalidArgument(f"node {nid} does not exist; this machine has nodes "
+                                  f"0..{len(self.nodes) - 1}")
+        order = [nid] + [(nid + d) % len(self.nodes) for d in range(1, len(self.nodes))]
+        zl = [z for n in order for z in reversed(self.nodes[n].node_zones)
+              if z.idx <= highest_zoneidx and z.managed_pages]
+        self._zonelists[key] = zl
+        return zl
+
+    # ------------------------------------------------------------------------------ hooks
+
+    def wakeup_kswapd(self, zone: Zone, gfp: int, order: int, highest_zoneidx: int) -> None:
+        """Record a kswapd wake-up (the reclaim layer replaces this hook)."""
+        self.kswapd_wakeups += 1
+
+    def direct_compact(self, gfp: int, order: int, alloc_flags: int, ac: AllocContext,
+                       prio: str) -> int:
+        """Run direct compaction for the slow path; -1 until compaction exists."""
+        if self.direct_compact_hook is None:
+            return -1
+        return self.direct_compact_hook(gfp, order, alloc_flags, ac, prio)
+
+    def direct_reclaim(self, gfp: int, order: int, ac: AllocContext) -> int:
+        """Run direct reclaim for the slow path; 0 pages until reclaim exists."""
+        if self.direct_reclaim_hook is None:
+            return 0
+        return self.direct_reclaim_hook(gfp, order, ac)
+
+    # ------------------------------------------------------------------------------ public API
+
+    def alloc_pages(self, order: int = 0, gfp: str | int = "GFP_KERNEL",
+                    nid: int | None = None) -> int | None:
+        """Allocate ``2**order`` pages and return the first pfn, or None (the kernel's NULL).
+
+        Each page gets a fresh content token. The caller owns the block until
+        :meth:`free_pages`.
+        """
+        if not 0 <= order <= MAX_PAGE_ORDER:
+            raise InvalidArgument(f"order {order} is outside 0..{MAX_PAGE_ORDER}; the buddy "
+                                  f"allocator serves blocks of at most {1 << MAX_PAGE_ORDER} pages")
+        mask = parse_gfp(gfp)
+        pfn = pa.alloc_pages_node(self, self.cpu_node if nid is None else nid, mask, order)
+        if pfn < 0:
+            return None
+        self._allocations[pfn] = order
+        self._token_seq += 1
+        seq = self._token_seq
+        if order == 0:
+            self.mem.token_mv[pfn] = seq & 0xFFFFFFFF
+        else:
+            self.mem.token[pfn: pfn + (1 << order)] = seq & 0xFFFFFFFF
+        return pfn
+
+    def free_pages(self, pfn: int, order: int = 0) -> None:
+        """Free a block returned by :meth:`alloc_pages` (``__free_pages``)."""
+        got = self._allocations.pop(pfn, None)
+        if got is None:
+            raise InvalidArgument(f"pfn {pfn:#x} is not the start of a block allocated through "
+                                  "this machine; pass a pfn returned by alloc_pages")
+        if got != order:
+            self._allocations[pfn] = got
+            raise InvalidArgument(f"pfn {pfn:#x} was allocated with order {got}, not {order}; "
+                                  "free it with the order it was allocated with")
+        pa.free_pages(self, pfn, order)
+
+    def allocations(self) -> Mapping[int, int]:
+        """Return the blocks allocated through :meth:`alloc_pages` (pfn → order)."""
+        return dict(self._allocations)
+
+    def drain_all_pages(self) -> None:
+        """Empty every CPU's per-CPU lists into the buddy (``drain_all_pages(NULL)``)."""
+        pa.drain_all_pages(self, None)
+
+    def page(self, pfn: int) -> PageView:
+        """Return a read-only view of ``struct page`` for ``pfn``, for display."""
+        if not 0 <= pfn < self.max_pfn:
+            raise InvalidArgument(f"pfn {pfn:#x} is outside this machine (max_pfn "
+                                  f"{self.max_pfn:#x})")
+        mem = self.mem
+        flags = int(mem.flags[pfn])
+        zone_bits = flags >> pf.NODES_PGSHIFT
+        zone_idx = zone_bits >> pf.NODES_WIDTH
+        ptype = pf.page_type(mem, pfn)
+        return PageView(
+            pfn=pfn, flags=flags & pf.PAGEFLAGS_MASK, zone=zone_names[zone_idx],
+            node=zone_bits & pf.NODES_MASK, refcount=int(mem.refcount[pfn]),
+            mapcount=int(mem.mapcount[pfn]), mapping=int(mem.mapping[pfn]),
+            index=int(mem.index[pfn]), private=int(mem.private[pfn]),
+            compound_head=pf.compound_head(mem, pfn), token=int(mem.token[pfn]),
+            page_type=pf.PAGE_TYPE_NAMES.get(ptype, "") if ptype else "",
+            decoded_flags=pf.decode_page_flags(mem, pfn),
+        )
+
+    @property
+    def vmstat(self) -> dict[str, int]:
+        """Return /proc/vmstat as a name → value dict (zone, NUMA, node items, events)."""
+        return dict(vs.vmstat_show_items(
+            [z.vm_stat for z in self.zones],
+            [z.vm_numa_event for z in self.zones],
+            [n.vm_stat for n in self.nodes],
+            self.dirty_thresholds(),
+            self.vm_events,
+        ))
+
+    def dirty_thresholds(self) -> tuple[int, int]:
+        """Return (nr_dirty_threshold, nr_dirty_background_threshold) with default ratios."""
+        available = sum(z.vm_stat[vs.NR_FREE_PAGES] for z in self.zones)
+        available -= sum(n.totalreserve_pages for n in self.nodes)
+        available = max(available, 0)
+        return available * 20 // 100, available * 10 // 100
+
+    def extra_owned_pages(self) -> NDArray[np.int32] | None:
+        """Return, per pfn, pages held by owners other than alloc_pages callers (None: none).
+
+        Later layers (processes, drivers) register what they hold here, so that
+        ``check_state`` can prove every present page is held exactly once.
+        """
+        return None
+
+    def check_state(self) -> None:
+        """Check the model's invariants; raise StateCheckFailed listing every violation."""
+        from pagelab.mm.debug import check_state
+
+        check_state(self)
+
+    def procfs(self, name: str) -> str:
+        """Render a /proc or debugfs file for this machine, byte for byte as the kernel does.
+
+        ``name`` is one of buddyinfo, pagetypeinfo, zoneinfo, vmstat, extfrag_index,
+        unusable_index.
+        """
+        from pagelab.io.model_procfs import render_machine_file
+
+        return render_machine_file(self, name)
+
+    def __repr__(self) -> str:
+        mib = sum(z.present_pages for z in self.zones) >> (20 - PAGE_SHIFT)
+        zones = ", ".join(f"{z.node}:{z.name}" for z in self.populated_zones())
+        return (f"Machine({mib} MiB, nodes={len(self.nodes)}, cpus={self.nr_cpus}, "
+                f"profile={self.profile.name!r}, zones=[{zones}])")
+
+
+_ = ZoneType  # re-exported name used in docs

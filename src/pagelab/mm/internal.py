@@ -1,0 +1,46 @@
+"""Allocator-internal flags and constants (models ``mm/internal.h``, v6.16)."""
+
+from __future__ import annotations
+
+from pagelab.mm.mmzone import WMARK_HIGH, WMARK_LOW, WMARK_MIN
+
+# alloc_flags
+ALLOC_WMARK_MIN = WMARK_MIN
+ALLOC_WMARK_LOW = WMARK_LOW
+ALLOC_WMARK_HIGH = WMARK_HIGH
+ALLOC_NO_WATERMARKS = 0x04
+ALLOC_WMARK_MASK = ALLOC_NO_WATERMARKS - 1
+ALLOC_OOM = 0x08
+ALLOC_NON_BLOCK = 0x10
+ALLOC_MIN_RESERVE = 0x20
+ALLOC_CPUSET = 0x40
+ALLOC_CMA = 0x80
+ALLOC_NOFRAGMENT = 0x100
+ALLOC_HIGHATOMIC = 0x200
+ALLOC_TRYLOCK = 0x400
+ALLOC_KSWAPD = 0x800  # == __GFP_KSWAPD_RECLAIM
+ALLOC_RESERVES = ALLOC_NON_BLOCK | ALLOC_MIN_RESERVE | ALLOC_HIGHATOMIC | ALLOC_OOM
+
+# fpi_t flags for the free path (mm/page_alloc.c)
+FPI_NONE = 0
+FPI_SKIP_REPORT_NOTIFY = 1 << 0
+FPI_TO_TAIL = 1 << 1
+FPI_TRYLOCK = 1 << 2
+
+# enum rmqueue_mode (v6.15+)
+RMQUEUE_NORMAL = 0
+RMQUEUE_CMA = 1
+RMQUEUE_CLAIM = 2
+RMQUEUE_STEAL = 3
+
+#: fallbacks[MIGRATE_PCPTYPES][MIGRATE_PCPTYPES - 1] (mm/page_alloc.c)
+fallbacks = (
+    (2, 1),  # UNMOVABLE -> RECLAIMABLE, MOVABLE
+    (2, 0),  # MOVABLE -> RECLAIMABLE, UNMOVABLE
+    (0, 1),  # RECLAIMABLE -> UNMOVABLE, MOVABLE
+)
+
+SWAP_CLUSTER_MAX = 32
+MIN_PERCPU_PAGELIST_HIGH_FRACTION = 8
+#: sysctl_lowmem_reserve_ratio[MAX_NR_ZONES] defaults: DMA, DMA32, Normal, Movable, Device.
+DEFAULT_LOWMEM_RESERVE_RATIO = (256, 256, 32, 0, 0)

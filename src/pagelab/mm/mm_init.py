@@ -1,0 +1,262 @@
+"""Boot: the x86-64 physical layout, zone spans, memmap init and handing memory to the buddy.
+
+Models the parts of ``arch/x86`` (e820 layout, ``zone_sizes_init``) and ``mm/mm_init.c``
+(``free_area_init``, ``memmap_init_range``, ``memblock_free_all`` / ``__free_pages_memory``)
+that decide where free memory is and in which order it first reaches the free lists.
+
+Named simplifications: ``memblock`` reservations are three regions — the first 1 MiB (x86
+keeps it reserved since v5.13), the kernel image and early allocations at 16 MiB
+(``kernel_reserved`` bytes), and each node's ``struct page`` array (64 bytes per present page,
+allocated top-down as memblock does). Deferred struct-page init is off, so all memory is freed
+in ascending pfn order at boot.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from itertools import pairwise
+
+from pagelab.errors import BadConfiguration, InvalidArgument
+from pagelab.mm.mmzone import (
+    MAX_DMA32_PFN,
+    MAX_DMA_PFN,
+    MAX_ORDER_NR_PAGES,
+    MAX_PAGE_ORDER,
+    PAGE_SHIFT,
+    PAGES_PER_SECTION,
+    ZoneType,
+)
+
+__all__ = ["MemoryRange", "Reservation", "parse_size", "x86_64_layout"]
+
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B?|B)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+#: Where x86-64 loads the kernel (CONFIG_PHYSICAL_START = 16 MiB).
+PHYSICAL_START_PFN = (16 << 20) >> PAGE_SHIFT
+#: The PCI hole: RAM below 4 GiB ends at 3 GiB on the layouts the model builds.
+LOW_RAM_END_PFN = (3 << 30) >> PAGE_SHIFT
+#: e820 on a typical PC: pfn 0 is firmware's, 640 KiB..1 MiB is the legacy VGA/BIOS hole.
+LEGACY_HOLE = (0x9F, 0x100)
+STRUCT_PAGE_SIZE = 64
+
+
+def parse_size(size: str | int) -> int:
+    """Return a size in bytes from ``"24G"``, ``"512MiB"``, ``"1T"`` or an int.
+
+    Raises :class:`InvalidArgument` for anything else.
+    """
+    if isinstance(size, int):
+        if size < 0:
+            raise InvalidArgument(f"size {size} is negative; give a size such as '4G'")
+        return size
+    match = _SIZE_RE.match(size)
+    if not match:
+        raise InvalidArgument(
+            f"cannot read size {size!r}; write a number with an optional unit, e.g. '24G', "
+            "'512M', '1T'"
+        )
+    number, unit = match.groups()
+    unit = (unit or "").upper().rstrip("B").rstrip("I") if unit and unit.upper() != "B" else ""
+    return int(float(number) * _UNITS[unit])
+
+
+@dataclass(frozen=True)
+class MemoryRange:
+    """One range of RAM, like an e820 "usable" entry: pfns ``[start_pfn, end_pfn)`` of a node."""
+
+    nid: int
+    start_pfn: int
+    end_pfn: int
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """A memblock reservation: present pages that never reach the buddy allocator."""
+
+    start_pfn: int
+    end_pfn: int
+    what: str
+
+
+@dataclass(frozen=True)
+class ZoneSpan:
+    """The span of one zone of one node (``zone_start_pfn``, ``spanned_pages``)."""
+
+    nid: int
+    zone_idx: int
+    start_pfn: int
+    end_pfn: int
+
+
+def x86_64_layout(memory: int, nodes: int = 1) -> list[MemoryRange]:
+    """Return RAM ranges of an x86-64 PC with ``memory`` bytes over ``nodes`` NUMA nodes.
+
+    pfn 0 and 640 KiB..1 MiB are holes; RAM below 4 GiB stops at 3 GiB (the PCI hole) and
+    continues at 4 GiB. Nodes split the RAM evenly at section (128 MiB) boundaries.
+    """
+    pages = memory >> PAGE_SHIFT
+    if memory <= 0 or pages < 8192:
+        raise BadConfiguration(
+            f"memory of {memory} bytes is too small to boot; give at least 32M"
+        )
+    if nodes < 1 or nodes > 64:
+        raise BadConfiguration(f"nodes={nodes}: give between 1 and 64 NUMA nodes")
+    low_pages = min(pages, LOW_RAM_END_PFN)
+    ranges = [(1, LEGACY_HOLE[0]), (LEGACY_HOLE[1], low_pages)]
+    if pages > LOW_RAM_END_PFN:
+        high = pages - LOW_RAM_END_PFN
+        ranges.append((MAX_DMA32_PFN, MAX_DMA32_PFN + high))
+    present = sum(end - start for start, end in ranges)
+    per_node = present // nodes
+    if nodes > 1 and per_node < PAGES_PER_SECTION:
+        raise BadConfiguration(
+            f"{nodes} nodes over {memory >> 20} MiB leaves less than a 128 MiB section per "
+            "node; use fewer nodes or more memory"
+        )
+    out: list[MemoryRange] = []
+    nid = 0
+    budget = per_node
+    for start, end in ranges:
+        cur = start
+        while cur < end:
+            if nid == nodes - 1:
+                out.append(MemoryRange(nid, cur, end))
+                break
+            take = min(end - cur, budget)
+            split = cur + take
+            # Node boundaries fall on section boundaries.
+            split = -(-split // PAGES_PER_SECTION) * PAGES_PER_SECTION if split < end else end
+            split = min(split, end)
+            out.append(MemoryRange(nid, cur, split))
+            budget -= split - cur
+            cur = split
+            if budget <= 0:
+                nid += 1
+                budget = per_node
+    return out
+
+
+def validate_ranges(ranges: list[MemoryRange]) -> None:
+    """Check that RAM ranges are non-empty, ordered per node and do not overlap."""
+    if not ranges:
+        raise BadConfiguration("no RAM ranges; give memory > 0")
+    ordered = sorted(ranges, key=lambda r: r.start_pfn)
+    for r in ordered:
+        if r.end_pfn <= r.start_pfn:
+            raise BadConfiguration(f"empty or inverted RAM range {r}; give start < end")
+        if r.nid < 0:
+            raise BadConfiguration(f"negative node id in {r}")
+    for a, b in pairwise(ordered):
+        if b.start_pfn < a.end_pfn:
+            raise BadConfiguration(
+                f"RAM ranges overlap: pfns {a.start_pfn:#x}-{a.end_pfn:#x} and "
+                f"{b.start_pfn:#x}-{b.end_pfn:#x}; give disjoint ranges"
+            )
+        if b.nid < a.nid:
+            raise BadConfiguration(
+                f"node {b.nid} starts below node {a.nid}; give each node a pfn range above "
+                "the previous node's"
+            )
+
+
+def zone_spans(ranges: list[MemoryRange], movable_pages_per_node: int) -> list[ZoneSpan]:
+    """Return the zone spans of every node, as ``zone_spanned_pages_in_node`` computes them.
+
+    A zone spans its node's pfn range clamped to the zone's pfn window (holes included).
+    ZONE_MOVABLE, when asked for, takes the top
+    ``movable_pages_per_node`` pages of each node, starting on a MAX_ORDER boundary.
+    """
+    spans: list[ZoneSpan] = []
+    for nid in sorted({r.nid for r in ranges}):
+        node = [r for r in ranges if r.nid == nid]
+        node_start = min(r.start_pfn for r in node)
+        node_end = max(r.end_pfn for r in node)
+        movable_start = node_end
+        if movable_pages_per_node:
+            movable_start = node_end - movable_pages_per_node
+            movable_start = -(-movable_start // MAX_ORDER_NR_PAGES) * MAX_ORDER_NR_PAGES
+            if movable_start <= max(node_start, MAX_DMA32_PFN if node_end > MAX_DMA32_PFN
+                                    else node_start):
+                raise BadConfiguration(
+                    f"movable memory of {movable_pages_per_node} pages per node leaves no "
+                    f"kernel memory on node {nid}; ask for less movable memory"
+                )
+        windows = {
+            ZoneType.ZONE_DMA: (0, MAX_DMA_PFN),
+            ZoneType.ZONE_DMA32: (MAX_DMA_PFN, MAX_DMA32_PFN),
+            ZoneType.ZONE_NORMAL: (MAX_DMA32_PFN, movable_start),
+            ZoneType.ZONE_MOVABLE: (movable_start, node_end),
+        }
+        for zidx, (lo, hi) in windows.items():
+            # zone_spanned_pages_in_node(): the node's span clamped to the zone's window.
+            start = min(max(node_start, lo), hi)
+            end = min(max(node_end, lo), hi)
+            if start < end:
+                spans.append(ZoneSpan(nid, int(zidx), start, end))
+    return spans
+
+
+def memblock_reservations(ranges: list[MemoryRange], kernel_reserved: int) -> list[Reservation]:
+    """Return the memblock reservations the model makes at boot (see the module docstring)."""
+    res = [Reservation(0, 0x100, "low 1 MiB")]
+    kernel_pages = kernel_reserved >> PAGE_SHIFT
+    if kernel_pages:
+        res.append(Reservation(PHYSICAL_START_PFN, PHYSICAL_START_PFN + kernel_pages,
+                               "kernel image and early allocations"))
+    for nid in sorted({r.nid for r in ranges}):
+        node = sorted((r for r in ranges if r.nid == nid), key=lambda r: r.start_pfn)
+        present = sum(r.end_pfn - r.start_pfn for r in node)
+        memmap_pages = -(-present * STRUCT_PAGE_SIZE // (1 << PAGE_SHIFT))
+        # Top-down, from the node's highest range.
+        for r in reversed(node):
+            take = min(memmap_pages, r.end_pfn - r.start_pfn)
+            if take:
+                res.append(Reservation(r.end_pfn - take, r.end_pfn, f"memmap node {nid}"))
+            memmap_pages -= take
+            if not memmap_pages:
+                break
+    return res
+
+
+def free_ranges(
+    ranges: list[MemoryRange], reservations: list[Reservation]
+) -> list[tuple[int, int]]:
+    """Return present, unreserved pfn ranges in ascending order (``for_each_free_mem_range``)."""
+    out: list[tuple[int, int]] = []
+    cuts = sorted((r.start_pfn, r.end_pfn) for r in reservations)
+    for r in sorted(ranges, key=lambda r: r.start_pfn):
+        cur = r.start_pfn
+        for cs, ce in cuts:
+            if ce <= cur or cs >= r.end_pfn:
+                continue
+            if cs > cur:
+                out.append((cur, cs))
+            cur = max(cur, ce)
+        if cur < r.end_pfn:
+            out.append((cur, r.end_pfn))
+    return out
+
+
+def free_chunks(start: int, end: int, zone_cuts: list[int]) -> list[tuple[int, int]]:
+    """Split ``[start, end)`` into naturally aligned blocks, as ``__free_pages_memory`` does.
+
+    Blocks never cross a zone boundary in ``zone_cuts`` (the kernel frees per memblock range,
+    and zone boundaries there fall on MAX_ORDER-aligned pfns).
+    """
+    chunks: list[tuple[int, int]] = []
+    while start < end:
+        if start:
+            order = min(MAX_PAGE_ORDER, (start & -start).bit_length() - 1)
+        else:
+            order = MAX_PAGE_ORDER
+        limit = end
+        for cut in zone_cuts:
+            if start < cut < limit:
+                limit = cut
+        while start + (1 << order) > limit:
+            order -= 1
+        chunks.append((start, order))
+        start += 1 << order
+    return chunks
