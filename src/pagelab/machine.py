@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -39,10 +39,8 @@ from pagelab.mm.mmzone import (
     pageblock_order,
     zone_names,
 )
+from pagelab.mm.page_alloc import AllocContext
 from pagelab.profile import KernelProfile, resolve_profile
-
-if TYPE_CHECKING:
-    from pagelab.mm.page_alloc import AllocContext
 
 __all__ = ["Machine"]
 
@@ -93,7 +91,7 @@ class Machine:
         self.pageblock_flags: NDArray[np.uint8] = np.zeros(
             (self.max_pfn >> pageblock_order) + 1, dtype=np.uint8
         )
-        self.pageblock_flags_mv = memoryview(self.pageblock_flags)
+        self.pageblock_flags_mv = self.pageblock_flags.data
         self.section_valid: NDArray[np.bool_] = np.zeros(
             (self.max_pfn >> PFN_SECTION_SHIFT) + 1, dtype=np.bool_
         )
@@ -119,6 +117,8 @@ class Machine:
         self._allocations: dict[int, int] = {}
         self._token_seq = 0
         self._zonelists: dict[tuple[int, int], list[Zone]] = {}
+        self.alloc_prep_cache: dict[tuple[int, int], tuple[AllocContext, int]] = {}
+        self.nr_nodes = nr_nodes
         self._build_nodes(nr_nodes, movable)
         self._boot(kernel_reserved)
 
@@ -301,7 +301,8 @@ class Machine:
             raise InvalidArgument(f"order {order} is outside 0..{MAX_PAGE_ORDER}; the buddy "
                                   f"allocator serves blocks of at most {1 << MAX_PAGE_ORDER} pages")
         mask = parse_gfp(gfp)
-        pfn = pa.alloc_pages_node(self, self.cpu_node if nid is None else nid, mask, order)
+        pfn = pa.alloc_pages_node(self, self.cpu % self.nr_nodes if nid is None else nid, mask,
+                                  order)
         if pfn < 0:
             return None
         self._allocations[pfn] = order

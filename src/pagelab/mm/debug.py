@@ -56,7 +56,7 @@ def free_blocks(m: Machine) -> list[tuple[int, int, int, int]]:
 
     Walks the lists in list order; this is what oracle comparisons use.
     """
-    out = []
+    out: list[tuple[int, int, int, int]] = []
     mem = m.mem
     for zi, zone in enumerate(m.zones):
         if not zone.spanned_pages:

@@ -82,16 +82,16 @@ class MemMap:
         self._make_views()
 
     def _make_views(self) -> None:
-        self.flags_mv = memoryview(self.flags)
-        self.refcount_mv = memoryview(self.refcount)
-        self.mapcount_mv = memoryview(self.mapcount)
-        self.mapping_mv = memoryview(self.mapping)
-        self.index_mv = memoryview(self.index)
-        self.private_mv = memoryview(self.private)
-        self.lru_next_mv = memoryview(self.lru_next)
-        self.lru_prev_mv = memoryview(self.lru_prev)
-        self.token_mv = memoryview(self.token)
-        self.alloc_mt_mv = memoryview(self.alloc_mt)
+        self.flags_mv = self.flags.data
+        self.refcount_mv = self.refcount.data
+        self.mapcount_mv = self.mapcount.data
+        self.mapping_mv = self.mapping.data
+        self.index_mv = self.index.data
+        self.private_mv = self.private.data
+        self.lru_next_mv = self.lru_next.data
+        self.lru_prev_mv = self.lru_prev.data
+        self.token_mv = self.token.data
+        self.alloc_mt_mv = self.alloc_mt.data
 
     @property
     def nbytes(self) -> int:

@@ -115,27 +115,41 @@ def x86_64_layout(memory: int, nodes: int = 1) -> list[MemoryRange]:
             f"{nodes} nodes over {memory >> 20} MiB leaves less than a 128 MiB section per "
             "node; use fewer nodes or more memory"
         )
+    # Node k starts at the section boundary nearest to its even share of the present pages.
+    # Rounding to the nearest boundary keeps every node within half a section of its share
+    # (rounding up let the first nodes take a section too many each, leaving the last nodes
+    # with no memory at all).
+    bounds = [
+        _nearest_section(_present_pfn(ranges, k * present // nodes)) for k in range(1, nodes)
+    ]
     out: list[MemoryRange] = []
-    nid = 0
-    budget = per_node
     for start, end in ranges:
         cur = start
         while cur < end:
-            if nid == nodes - 1:
-                out.append(MemoryRange(nid, cur, end))
-                break
-            take = min(end - cur, budget)
-            split = cur + take
-            # Node boundaries fall on section boundaries.
-            split = -(-split // PAGES_PER_SECTION) * PAGES_PER_SECTION if split < end else end
-            split = min(split, end)
+            nid = sum(1 for b in bounds if b <= cur)
+            split = min([b for b in bounds if b > cur] + [end])
             out.append(MemoryRange(nid, cur, split))
-            budget -= split - cur
             cur = split
-            if budget <= 0:
-                nid += 1
-                budget = per_node
+    if {r.nid for r in out} != set(range(nodes)):
+        raise BadConfiguration(
+            f"{nodes} nodes over {memory >> 20} MiB leaves a node without memory; use fewer "
+            "nodes or more memory"
+        )
     return out
+
+
+def _present_pfn(ranges: list[tuple[int, int]], index: int) -> int:
+    """Return the pfn of the ``index``-th present page of ``ranges`` (0-based)."""
+    for start, end in ranges:
+        if index < end - start:
+            return start + index
+        index -= end - start
+    return ranges[-1][1]
+
+
+def _nearest_section(pfn: int) -> int:
+    """Return the section boundary (a multiple of PAGES_PER_SECTION) nearest to ``pfn``."""
+    return (pfn + PAGES_PER_SECTION // 2) // PAGES_PER_SECTION * PAGES_PER_SECTION
 
 
 def validate_ranges(ranges: list[MemoryRange]) -> None:

@@ -854,7 +854,10 @@ def zone_watermark_fast(zone: Zone, order: int, mark: int, highest_zoneidx: int,
     """Return the allocator's watermark verdict with an order-0 shortcut (zone_watermark_fast)."""
     free_pages = zone.vm_stat[vs.NR_FREE_PAGES]
     if not order:
-        reserved = __zone_watermark_unusable_free(zone, 0, alloc_flags)
+        # __zone_watermark_unusable_free(zone, 0, alloc_flags), inlined.
+        reserved = 0 if alloc_flags & ALLOC_RESERVES else zone.nr_free_highatomic
+        if not alloc_flags & ALLOC_CMA:
+            reserved += zone.vm_stat[vs.NR_FREE_CMA_PAGES]
         usable_free = free_pages - min(free_pages, reserved)
         if usable_free > mark + zone.lowmem_reserve[highest_zoneidx]:
             return True
@@ -1322,8 +1325,15 @@ def __alloc_pages(m: Machine, gfp: int, order: int, preferred_nid: int) -> int:
     """
     if order > MAX_PAGE_ORDER:
         raise InvalidArgument(f"order {order} is above MAX_PAGE_ORDER ({MAX_PAGE_ORDER})")
-    ac, alloc_flags = prepare_alloc_pages(m, gfp, order, preferred_nid)
-    alloc_flags |= alloc_flags_nofragment(m, ac.zonelist[0], gfp)
+    # prepare_alloc_pages() and alloc_flags_nofragment() depend only on (gfp, node) and on
+    # which zones are populated, which is fixed after boot: compute them once per pair.
+    key = (gfp, preferred_nid)
+    prepared = m.alloc_prep_cache.get(key)
+    if prepared is None:
+        ac, alloc_flags = prepare_alloc_pages(m, gfp, order, preferred_nid)
+        alloc_flags |= alloc_flags_nofragment(m, ac.zonelist[0], gfp)
+        prepared = m.alloc_prep_cache[key] = (ac, alloc_flags)
+    ac, alloc_flags = prepared
     pfn = get_page_from_freelist(m, gfp, order, alloc_flags, ac)
     if pfn >= 0:
         return pfn
@@ -1360,6 +1370,7 @@ def page_bad_reason(m: Machine, pfn: int, flags_mask: int) -> str | None:
 
 
 _NOT_PREP = np.uint64(~pf.PAGE_FLAGS_CHECK_AT_PREP & (1 << 64) - 1)
+_FAST_FREE_FLAGS = pf.PAGE_FLAGS_CHECK_AT_FREE | 1 << pf.PG_head
 
 
 def _check_free_range(m: Machine, start: int, end: int) -> None:
@@ -1404,7 +1415,20 @@ def free_pages_prepare(m: Machine, pfn: int, order: int) -> bool:
     PAGE_FLAGS_CHECK_AT_PREP, which includes PG_isolated.
     """
     mem = m.mem
-    compound = bool(mem.flags_mv[pfn] >> pf.PG_head & 1)
+    flags = mem.flags_mv[pfn]
+    if not order and not flags & _FAST_FREE_FLAGS:
+        # Order-0 fast path: the same checks as below, read once.
+        if mem.mapping_mv[pfn] & pf.PAGE_MAPPING_FLAGS:
+            mem.mapping_mv[pfn] = 0
+        mapcount = mem.mapcount_mv[pfn]
+        if mapcount != pf.MAPCOUNT_NONE and mapcount < pf.PAGE_TYPE_LIMIT:
+            mem.mapcount_mv[pfn] = pf.MAPCOUNT_NONE
+        elif mapcount != pf.MAPCOUNT_NONE or mem.mapping_mv[pfn] or mem.refcount_mv[pfn]:
+            _bad_page(m, pfn, page_bad_reason(m, pfn, pf.PAGE_FLAGS_CHECK_AT_FREE) or "bad")
+        mem.flags_mv[pfn] = flags & ~pf.PAGE_FLAGS_CHECK_AT_PREP
+        mem.alloc_mt_mv[pfn] = -1
+        return True
+    compound = bool(flags >> pf.PG_head & 1)
     if compound:
         if pf.compound_order(mem, pfn) != order:
             _bad_page(m, pfn, f"compound order {pf.compound_order(mem, pfn)} != {order}")
@@ -1515,8 +1539,13 @@ def ___free_pages(m: Machine, pfn: int, order: int, fpi_flags: int) -> None:
     Models ``___free_pages()``: a non-compound high-order block whose first page is still
     referenced elsewhere gives back all but its first page.
     """
-    head = bool(m.mem.flags_mv[pfn] >> pf.PG_head & 1)
-    if put_page_testzero(m, pfn):
+    mem = m.mem
+    head = mem.flags_mv[pfn] >> pf.PG_head & 1
+    refcount = mem.refcount_mv[pfn] - 1  # put_page_testzero(), inlined on this hot path
+    if refcount < 0:
+        put_page_testzero(m, pfn)  # raises the kernel's VM_BUG_ON_PAGE
+    mem.refcount_mv[pfn] = refcount
+    if not refcount:
         __free_frozen_pages(m, pfn, order, fpi_flags)
     elif not head:
         while order > 0:

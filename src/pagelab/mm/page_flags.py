@@ -127,8 +127,9 @@ PAGE_TYPE_ZSMALLOC = page_type_value(PGTY_zsmalloc)
 PAGE_TYPE_GUARD = page_type_value(PGTY_guard)
 #: ``_mapcount`` of an untyped, unmapped page (page_type == UINT_MAX).
 MAPCOUNT_NONE = -1
-#: Lowest signed _mapcount that carries a type: page_type < (PGTY_mapcount_underflow << 24).
-_TYPED_LIMIT = page_type_value(PGTY_mapcount_underflow)
+#: A signed _mapcount below this carries a type: page_type < (PGTY_mapcount_underflow << 24).
+PAGE_TYPE_LIMIT = page_type_value(PGTY_mapcount_underflow)
+_TYPED_LIMIT = PAGE_TYPE_LIMIT
 
 # --- page->mapping low bits (v4.8 .. v6.16) ----------------------------------------------------
 PAGE_MAPPING_ANON = 0x1

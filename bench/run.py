@@ -1,0 +1,138 @@
+"""pagelab benchmarks: ``python bench/run.py NAME [--json]``.
+
+Each benchmark prints one JSON object of figures (``--json``) or a short table. Figures and
+the machine they were measured on are recorded in ``bench/README.md``. Benchmarks are not
+tests: nothing here asserts a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import sys
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from pagelab import Machine, __version__
+
+
+def _rss_mib() -> float:
+    """Return the process's peak resident set size in MiB (Linux ru_maxrss is KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _current_rss_mib() -> float:
+    with open("/proc/self/statm") as f:
+        pages = int(f.read().split()[1])
+    return pages * 4096 / (1 << 20)
+
+
+def bench_allocator() -> dict[str, object]:
+    """Order-0 alloc+free pairs per second, and mixed-order ops per second, public API."""
+    m = Machine.build(memory="4G", seed=1)
+    # Warm up the pcp lists as a running system has them.
+    for _ in range(10_000):
+        m.free_pages(m.alloc_pages(0, "GFP_KERNEL"), 0)  # type: ignore[arg-type]
+    n = 500_000
+    alloc = m.alloc_pages
+    free = m.free_pages
+    t0 = time.perf_counter()
+    for _ in range(n):
+        free(alloc(0, "GFP_KERNEL"), 0)  # type: ignore[arg-type]
+    pairs_s = n / (time.perf_counter() - t0)
+    # Batches: allocate 256 then free them (pcp refills and trims run).
+    t0 = time.perf_counter()
+    batches = 1_000
+    for _ in range(batches):
+        got = [alloc(0, "GFP_HIGHUSER_MOVABLE") for _ in range(256)]
+        for pfn in got:
+            free(pfn, 0)  # type: ignore[arg-type]
+    batch_pairs_s = batches * 256 / (time.perf_counter() - t0)
+    # Mixed orders 0..10 with a live population (random frees).
+    rng = np.random.default_rng(2)
+    orders = rng.integers(0, 11, size=200_000)
+    coins = rng.random(200_000)
+    held: list[tuple[int, int]] = []
+    ops = 0
+    t0 = time.perf_counter()
+    for order, coin in zip(orders.tolist(), coins.tolist(), strict=True):
+        if held and (coin < 0.5 or len(held) > 2000):
+            pfn, o = held.pop(int(coin * 1e6) % len(held))
+            free(pfn, o)
+        else:
+            pfn = alloc(order, "GFP_KERNEL" if coin < 0.75 else "GFP_HIGHUSER_MOVABLE")
+            if pfn is not None:
+                held.append((pfn, order))
+        ops += 1
+    mixed_s = ops / (time.perf_counter() - t0)
+    m.check_state()
+    return {
+        "alloc_free_pairs_per_s": round(pairs_s),
+        "alloc_free_pairs_batched_per_s": round(batch_pairs_s),
+        "mixed_order_ops_per_s": round(mixed_s),
+        "machine_memory": "4G",
+    }
+
+
+def bench_memory() -> dict[str, object]:
+    """Peak RSS and bytes per simulated page of an idle 64 GiB machine."""
+    base = _current_rss_mib()
+    t0 = time.perf_counter()
+    m = Machine.build(memory="64G", seed=1)
+    build_s = time.perf_counter() - t0
+    present = sum(z.present_pages for z in m.zones)
+    rss = _current_rss_mib()
+    peak = _rss_mib()
+    return {
+        "bytes_per_page": round((rss - base) * (1 << 20) / present, 2),
+        "memmap_bytes_per_page": round(m.mem.nbytes / present, 2),
+        "rss_mib": round(rss, 1),
+        "peak_rss_mib": round(peak, 1),
+        "baseline_rss_mib": round(base, 1),
+        "present_pages": present,
+        "boot_s": round(build_s, 3),
+    }
+
+
+def bench_procfs() -> dict[str, object]:
+    """Render time of /proc/pagetypeinfo (and the others) for a 64 GiB machine."""
+    m = Machine.build(memory="64G", seed=1, page_owner=True)
+    out: dict[str, object] = {}
+    for name in ("pagetypeinfo", "buddyinfo", "zoneinfo", "vmstat", "extfrag_index"):
+        t0 = time.perf_counter()
+        reps = 5
+        for _ in range(reps):
+            m.procfs(name)
+        out[f"{name}_render_s"] = round((time.perf_counter() - t0) / reps, 4)
+    return out
+
+
+BENCHMARKS: dict[str, Callable[[], dict[str, object]]] = {
+    "allocator": bench_allocator,
+    "memory": bench_memory,
+    "procfs": bench_procfs,
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("name", choices=sorted(BENCHMARKS))
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args()
+    figures = BENCHMARKS[args.name]()
+    figures = {"benchmark": args.name, **figures, "pagelab": __version__,
+               "python": platform.python_version(), "machine": platform.machine()}
+    if args.json:
+        print(json.dumps(figures))
+    else:
+        for key, value in figures.items():
+            print(f"{key:32} {value}")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
