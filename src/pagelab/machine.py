@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from pagelab.errors import BadConfiguration, InvalidArgument
+from pagelab.errors import BadConfiguration, InvalidArgument, ModelBug
 from pagelab.mm import mm_init
 from pagelab.mm import page_alloc as pa
 from pagelab.mm import page_flags as pf
@@ -23,6 +23,7 @@ from pagelab.mm import vmstat as vs
 from pagelab.mm.gfp import parse_gfp
 from pagelab.mm.internal import DEFAULT_LOWMEM_RESERVE_RATIO
 from pagelab.mm.memmap import MemMap, PageView
+from pagelab.mm.memory import MmStruct
 from pagelab.mm.mmzone import (
     MAX_NR_ZONES,
     MAX_PAGE_ORDER,
@@ -45,6 +46,13 @@ from pagelab.profile import KernelProfile, resolve_profile
 __all__ = ["Machine"]
 
 _LIST_HEADS_PER_ZONE = NR_PAGE_ORDERS * MIGRATE_TYPES
+#: LRU lists per node (enum lru_list: inactive/active anon and file, unevictable).
+NR_LRU_LISTS = 5
+#: List heads available to lists created at run time (migration lists, driver lists).
+DYNAMIC_LIST_HEADS = 4096
+#: First id handed to an anon_vma or address_space; smaller values never look like owners
+#: (TAIL_MAPPING is 0x400).
+FIRST_MAPPING_ID = 0x1000
 
 
 class TraceSink:
@@ -87,7 +95,17 @@ class Machine:
         self.cpu = 0
         self.node_cpus = [[c for c in range(self.nr_cpus) if c % nr_nodes == n]
                           for n in range(nr_nodes)]
-        self.mem = MemMap(self.max_pfn, nr_nodes * MAX_NR_ZONES * _LIST_HEADS_PER_ZONE)
+        # List heads: every zone's free_area lists, every node's LRU lists, then a pool for
+        # lists that come and go (compaction's migratepages, drivers' page lists).
+        free_area_heads = nr_nodes * MAX_NR_ZONES * _LIST_HEADS_PER_ZONE
+        self.lru_head_base = free_area_heads
+        self.dynamic_head_base = free_area_heads + nr_nodes * NR_LRU_LISTS
+        self.mem = MemMap(self.max_pfn, self.dynamic_head_base + DYNAMIC_LIST_HEADS)
+        self._free_heads = list(range(self.dynamic_head_base + DYNAMIC_LIST_HEADS - 1,
+                                      self.dynamic_head_base - 1, -1))
+        # Owners of page->mapping values (anon_vma, address_space): id -> object.
+        self.mappings: dict[int, object] = {}
+        self._next_mapping_id = FIRST_MAPPING_ID
         self.pageblock_flags: NDArray[np.uint8] = np.zeros(
             (self.max_pfn >> pageblock_order) + 1, dtype=np.uint8
         )
@@ -114,7 +132,22 @@ class Machine:
         self.direct_compact_hook: Callable[..., int] | None = None
         self.direct_reclaim_hook: Callable[..., int] | None = None
         self.kswapd_wakeups = 0
+        #: Preemption hook: called at every lock and reference operation with (what, pfn).
+        #: None in an ordinary run; the schedule explorer installs its scheduler here.
+        self.preempt: Callable[[str, int], None] | None = None
+        self.page_lock_owner: dict[int, int] = {}
+        #: PF_MEMALLOC: set while the current task runs direct compaction (never sleeps on a
+        #: page lock there).
+        self.in_direct_compaction = False
+        #: WARN_ON_ONCE sites that fired: key -> message (a WARN is a finding, not a crash).
+        self.warnings: dict[str, str] = {}
+        self._pid_seq = 100
+        self.processes: list[MmStruct] = []
         self._allocations: dict[int, int] = {}
+        #: Free chunks off the buddy lists but not allocated (compaction's cc->freepages).
+        self.held_chunks: dict[int, int] = {}
+        #: Owners' own consistency checks, run by check_state (each returns problems).
+        self.state_checkers: list[Callable[[], list[str]]] = []
         self._token_seq = 0
         self._zonelists: dict[tuple[int, int], list[Zone]] = {}
         self.alloc_prep_cache: dict[tuple[int, int], tuple[AllocContext, int]] = {}
@@ -152,7 +185,8 @@ class Machine:
                 as booting with ``page_owner=on`` does).
             ranges: explicit RAM ranges (e820-like) instead of the PC layout.
         """
-        prof = resolve_profile(profile, nr_cpus=cpus) if cpus else resolve_profile(profile)
+        prof = (resolve_profile(profile, nr_cpus=cpus) if cpus is not None
+                else resolve_profile(profile))
         if ranges is None:
             ranges = mm_init.x86_64_layout(mm_init.parse_size(memory), nodes)
         movable_bytes = mm_init.parse_size(movable)
@@ -205,11 +239,15 @@ class Machine:
                 zone.contiguous = zone.present_pages == zone.spanned_pages
         for pgdat in self.nodes:
             pgdat.node_present_pages = sum(z.present_pages for z in pgdat.node_zones)
-        # memmap_init: every pageblock starts MOVABLE; every page reserved with one reference
-        # until memblock_free_all hands it over.
+        # memmap_init: every pageblock starts MOVABLE; every page of a zone span is reserved
+        # with one reference (holes stay so: init_unavailable_range) until memblock_free_all
+        # hands the free ones over.
         self.pageblock_flags[:] = MIGRATE_MOVABLE
-        mem.refcount[:] = 1
-        mem.flags[self.present] |= np.uint64(1 << pf.PG_reserved)
+        reserved_bit = np.uint64(1 << pf.PG_reserved)
+        for zone in self.zones:
+            if zone.spanned_pages:
+                mem.refcount[zone.zone_start_pfn: zone.zone_end_pfn] = 1
+                mem.flags[zone.zone_start_pfn: zone.zone_end_pfn] |= reserved_bit
         self.page_group_by_mobility_disabled = False
 
     def _boot(self, kernel_reserved: int) -> None:
@@ -306,13 +344,41 @@ class Machine:
         if pfn < 0:
             return None
         self._allocations[pfn] = order
-        self._token_seq += 1
-        seq = self._token_seq
+        token = self.new_token()
         if order == 0:
-            self.mem.token_mv[pfn] = seq & 0xFFFFFFFF
+            self.mem.token_mv[pfn] = token
         else:
-            self.mem.token[pfn: pfn + (1 << order)] = seq & 0xFFFFFFFF
+            self.mem.token[pfn: pfn + (1 << order)] = token
         return pfn
+
+    def alloc_page_raw(self, gfp: int, order: int, nid: int) -> int:
+        """Allocate for the model's own users (faults, drivers): -1 on failure, no bookkeeping."""
+        return pa.alloc_pages_node(self, nid, gfp, order)
+
+    def new_token(self) -> int:
+        """Return a fresh content token (never 0, which means "no content")."""
+        self._token_seq += 1
+        return (self._token_seq & 0xFFFFFFFF) or 1
+
+    def spawn(self, name: str = "task") -> MmStruct:
+        """Start a process with an empty address space; fault pages in with ``touch``."""
+        self._pid_seq += 1
+        mm = MmStruct(self, name, self._pid_seq)
+        self.processes.append(mm)
+        return mm
+
+    def warn_once(self, key: str, message: str) -> None:
+        """Record a ``WARN_ON_ONCE`` that fired (the first message per site is kept)."""
+        self.warnings.setdefault(key, message)
+
+    def wait(self, what: str, pfn: int) -> None:
+        """Block the current CPU until ``what`` on ``pfn`` changes.
+
+        In a sequential run nothing else can run, so waiting would never end: the kernel would
+        hang here. The schedule explorer replaces this method to block the CPU instead.
+        """
+        raise ModelBug(f"{what} wait on pfn {pfn:#x} would sleep forever: no other CPU can "
+                       f"release it in a sequential run: {self.mem.dump_page(pfn)}")
 
     def free_pages(self, pfn: int, order: int = 0) -> None:
         """Free a block returned by :meth:`alloc_pages` (``__free_pages``)."""
@@ -371,6 +437,35 @@ class Machine:
         available -= sum(n.totalreserve_pages for n in self.nodes)
         available = max(available, 0)
         return available * 20 // 100, available * 10 // 100
+
+    def lru_list_head(self, nid: int, lru: int) -> int:
+        """Return the list-head index of node ``nid``'s LRU list ``lru``."""
+        return self.mem.nr_pfns + self.lru_head_base + nid * NR_LRU_LISTS + lru
+
+    def alloc_list_head(self) -> int:
+        """Return a fresh, empty list head (``LIST_HEAD(name)``) for a run-time list."""
+        if not self._free_heads:
+            raise BadConfiguration(f"all {DYNAMIC_LIST_HEADS} run-time list heads are in use; "
+                                   "release list heads that are no longer needed")
+        head = self.mem.nr_pfns + self._free_heads.pop()
+        if not self.mem.list_empty(head):
+            raise AssertionError(f"list head {head} handed out while not empty")
+        return head
+
+    def release_list_head(self, head: int) -> None:
+        """Give back a list head from :meth:`alloc_list_head`; the list must be empty."""
+        if not self.mem.list_empty(head):
+            raise InvalidArgument("releasing a list head whose list is not empty; empty it first")
+        self._free_heads.append(head - self.mem.nr_pfns)
+
+    def register_mapping(self, owner: object) -> int:
+        """Give ``owner`` (an anon_vma or address_space) an id for page->mapping words."""
+        owner_id = self._next_mapping_id
+        self._next_mapping_id += 1
+        if owner_id >= 1 << 29:
+            raise BadConfiguration("too many anon_vmas/address_spaces (2**29)")
+        self.mappings[owner_id] = owner
+        return owner_id
 
     def extra_owned_pages(self) -> NDArray[np.int32] | None:
         """Return, per pfn, pages held by owners other than alloc_pages callers (None: none).

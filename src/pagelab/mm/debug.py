@@ -207,10 +207,9 @@ def check_state(m: Machine) -> None:
         stray = sorted(set(buddy.tolist()) - set(seen_heads))[:5]
         report.add(f"{len(buddy)} PageBuddy pages, {len(seen_heads)} on free lists; "
                    f"not on any list: {[hex(p) for p in stray]}")
-    # Allocated blocks and reserved pages.
+    # Allocated memory: a page with a reference (order-0 pages and heads), a tail of a
+    # compound page, or a sub-page of a non-compound block allocated through the machine.
     for pfn, order in m.allocations().items():
-        coverage[pfn] += 1
-        coverage[pfn + (1 << order)] -= 1
         if mem.refcount_mv[pfn] <= 0:
             report.add(f"allocated block {pfn:#x} (order {order}) has refcount "
                        f"{mem.refcount_mv[pfn]}")
@@ -218,13 +217,23 @@ def check_state(m: Machine) -> None:
             tails = mem.lru_next[pfn + 1: pfn + (1 << order)]
             if np.any(tails != (pfn << 1) | 1):
                 report.add(f"compound page {pfn:#x}: a tail does not point at its head")
+        elif order:
+            coverage[pfn + 1] += 1
+            coverage[pfn + (1 << order)] -= 1
+    # Free chunks taken off the buddy lists but not yet handed out (compaction's freepages).
+    for pfn, order in m.held_chunks.items():
+        coverage[pfn] += 1
+        coverage[pfn + (1 << order)] -= 1
     reserved = (mem.flags & np.uint64(1 << pf.PG_reserved)) != 0
-    held = np.cumsum(coverage[:-1]) + reserved
+    referenced = (mem.refcount > 0) & ~reserved
+    tails = (mem.lru_next[: mem.nr_pfns] & 1) == 1
+    held = np.cumsum(coverage[:-1]) + reserved + referenced + tails
     extra = m.extra_owned_pages()
     if extra is not None:
         held += extra
     present = m.present
-    wrong = np.nonzero(held != present.astype(np.int32))[0]
+    expected = (present | reserved).astype(np.int32)  # holes in a zone stay reserved
+    wrong = np.nonzero(held != expected)[0]
     if len(wrong):
         first = int(wrong[0])
         report.add(
@@ -232,4 +241,7 @@ def check_state(m: Machine) -> None:
             f"allocation or a reservation; first pfn {first:#x} held {int(held[first])} times "
             f"(present={bool(present[first])}): {mem.dump_page(first)}"
         )
+    for checker in m.state_checkers:
+        for problem in checker():
+            report.add(problem)
     report.raise_if_any()

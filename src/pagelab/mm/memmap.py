@@ -177,11 +177,18 @@ class MemMap:
     # --- display -----------------------------------------------------------------------------
 
     def dump_page(self, pfn: int) -> str:
-        """Return the text ``dump_page()`` would print for ``pfn`` (model fields only)."""
-        flags = int(self.flags[pfn])
+        """Return the text ``dump_page()`` would print for ``pfn`` (model fields only).
+
+        As in the kernel's ``__dump_folio``, the flags shown are the folio's (the compound
+        head's): a first tail page's own flags word holds the folio order in its low byte,
+        which would decode as bogus PG_locked/PG_writeback/... bits.
+        """
+        head = pf.compound_head(self, pfn)
+        if not 0 <= head < self.nr_pfns:  # a corrupted compound_head word: show the page
+            head = pfn
+        flags = int(self.flags[head])
         ptype = pf.page_type(self, pfn)
         kind = f" type:{pf.PAGE_TYPE_NAMES.get(ptype, hex(ptype))}" if ptype else ""
-        head = pf.compound_head(self, pfn)
         comp = f" head:{head:#x}" if head != pfn else ""
         if pf.PageHead(self, pfn):
             comp = f" head order:{pf.compound_order(self, pfn)}"
@@ -189,7 +196,7 @@ class MemMap:
             f"page pfn:{pfn:#x} refcount:{int(self.refcount[pfn])} "
             f"mapcount:{int(self.mapcount[pfn])} mapping:{int(self.mapping[pfn]):#x} "
             f"index:{int(self.index[pfn]):#x} private:{int(self.private[pfn]):#x}{comp}{kind} "
-            f"flags: {flags & pf.PAGEFLAGS_MASK:#x}({pf.decode_page_flags(self, pfn)})"
+            f"flags: {flags & pf.PAGEFLAGS_MASK:#x}({pf.decode_page_flags(self, head)})"
         )
 
 

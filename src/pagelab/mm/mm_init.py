@@ -13,6 +13,7 @@ in ascending pfn order at boot.
 
 from __future__ import annotations
 
+import operator
 import re
 from dataclasses import dataclass
 from itertools import pairwise
@@ -47,7 +48,14 @@ def parse_size(size: str | int) -> int:
 
     Raises :class:`InvalidArgument` for anything else.
     """
-    if isinstance(size, int):
+    if not isinstance(size, str):
+        try:
+            size = operator.index(size)  # int, numpy integer
+        except TypeError:
+            raise InvalidArgument(
+                f"size {size!r} is neither a number of bytes nor a string; give an int or a "
+                "size such as '24G', '1.5G', '512M'"
+            ) from None
         if size < 0:
             raise InvalidArgument(f"size {size} is negative; give a size such as '4G'")
         return size

@@ -1593,3 +1593,8 @@ __all__ = [
     name for name in dir()
     if not name.startswith("_") or (name.startswith("__") and not name.endswith("__"))
 ]
+
+
+def free_frozen_pages(m: Machine, pfn: int, order: int) -> None:
+    """Free a block whose refcount is already zero (``free_frozen_pages``)."""
+    __free_frozen_pages(m, pfn, order, FPI_NONE)

@@ -348,6 +348,11 @@ def __PageMovable(mem: MemMap, pfn: int) -> bool:
     return mem.mapping_mv[pfn] & PAGE_MAPPING_FLAGS == PAGE_MAPPING_MOVABLE
 
 
+#: ``__PageMovable`` under a name a class body can use (mainline calls the test
+#: ``page_has_movable_ops`` since the 2025 rework).
+page_has_movable_ops = __PageMovable
+
+
 def page_mapping(mem: MemMap, pfn: int) -> int:
     """Return the owner id of ``page_mapping()`` (mm/util.c), 0 for NULL.
 

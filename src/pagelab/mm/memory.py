@@ -1,0 +1,286 @@
+"""Processes and their page faults: anonymous and file-backed pages on the LRU.
+
+Models what ``mm/memory.c`` (``do_anonymous_page``, ``do_read_fault``, ``zap_pte_range``),
+``mm/mlock.c`` and ``mm/gup.c`` (FOLL_PIN) do to ``struct page`` in v6.16: a fault
+allocates a movable page, sets its owner (``folio_add_new_anon_rmap`` or the page cache), maps
+it once, and puts it on the LRU; an unmap drops the mapping and the reference; ``mlock`` moves
+pages to the unevictable list; a pin adds ``GUP_PIN_COUNTING_BIAS`` references, which
+migration refuses.
+
+Every page a process maps carries a content token, and the process remembers the token it
+wrote: :meth:`MmStruct.verify` proves that migration lost nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+import numpy as np
+from numpy.typing import NDArray
+
+from pagelab.errors import InvalidArgument
+from pagelab.mm import page_flags as pf
+from pagelab.mm import swap
+from pagelab.mm import vmstat as vs
+from pagelab.mm.gfp import GFP_HIGHUSER_MOVABLE, parse_gfp
+from pagelab.mm.rmap import PTE_NONE, AddressSpace, AnonVma, is_migration_entry
+
+if TYPE_CHECKING:
+    from pagelab.machine import Machine
+
+__all__ = ["GUP_PIN_COUNTING_BIAS", "File", "MmStruct"]
+
+#: A FOLL_PIN reference counts this much (include/linux/mm.h).
+GUP_PIN_COUNTING_BIAS = 1024
+
+_ANON_FLAGS = 1 << pf.PG_swapbacked
+_INITIAL_PTES = 1024
+
+
+class File(AddressSpace):
+    """A file whose pages are read into the page cache when a process maps them."""
+
+
+class MmStruct:
+    """A process's address space: a page table over virtual page numbers, and its pages.
+
+    ``pte[vpn]`` is the pfn mapped at ``vpn``, ``PTE_NONE`` (-1), or a migration entry.
+    ``tokens[vpn]`` is the content the process last wrote there.
+    """
+
+    def __init__(self, m: Machine, name: str, pid: int) -> None:
+        self.m = m
+        self.name = name
+        self.pid = pid
+        self.anon_vma = AnonVma(m, self)
+        self.pte: NDArray[np.int64] = np.full(_INITIAL_PTES, PTE_NONE, dtype=np.int64)
+        self.tokens: NDArray[np.uint32] = np.zeros(_INITIAL_PTES, dtype=np.uint32)
+        self.file_vpns: dict[int, tuple[File, int]] = {}
+        self.next_vpn = 0
+        self.pinned: dict[int, int] = {}
+        self.dead = False
+        m.state_checkers.append(self.check)
+
+    def __repr__(self) -> str:
+        return f"MmStruct({self.name!r}, pid={self.pid}, mapped={self.nr_mapped()})"
+
+    # --- address space -----------------------------------------------------------------------
+
+    def _grow(self, nr: int) -> int:
+        start = self.next_vpn
+        need = start + nr
+        if need > len(self.pte):
+            size = max(need, 2 * len(self.pte))
+            self.pte = np.concatenate([self.pte, np.full(size - len(self.pte), PTE_NONE,
+                                                         dtype=np.int64)])
+            self.tokens = np.concatenate([self.tokens,
+                                          np.zeros(size - len(self.tokens), dtype=np.uint32)])
+        self.next_vpn = need
+        return start
+
+    def nr_mapped(self) -> int:
+        """Return the number of virtual pages currently mapped (or under migration)."""
+        return int(np.count_nonzero(self.pte[: self.next_vpn] != PTE_NONE))
+
+    def mapped_pfns(self) -> NDArray[np.int64]:
+        """Return the pfns mapped right now (migration entries excluded)."""
+        ptes = self.pte[: self.next_vpn]
+        return ptes[ptes >= 0]
+
+    # --- faults ----------------------------------------------------------------------------
+
+    def touch(self, nr_pages: int, gfp: str | int = GFP_HIGHUSER_MOVABLE) -> NDArray[np.int64]:
+        """Fault in ``nr_pages`` new anonymous pages (``do_anonymous_page`` each); return pfns.
+
+        Stops early (returning fewer pfns) when an allocation fails, as a fault that cannot
+        allocate would end in the OOM path.
+        """
+        if nr_pages < 0:
+            raise InvalidArgument(f"touch({nr_pages}): give a number of pages >= 0")
+        m = self.m
+        mask = parse_gfp(gfp)
+        start = self._grow(nr_pages)
+        mem = m.mem
+        word = self.anon_vma.mapping_word
+        got = np.full(nr_pages, -1, dtype=np.int64)
+        alloc = m.alloc_page_raw
+        nid = m.cpu % m.nr_nodes
+        for i in range(nr_pages):
+            pfn = alloc(mask, 0, nid)
+            if pfn < 0:
+                got = got[:i]
+                self.next_vpn = start + i
+                break
+            vpn = start + i
+            token = m.new_token()
+            mem.mapping_mv[pfn] = word
+            mem.index_mv[pfn] = vpn
+            mem.mapcount_mv[pfn] = 0
+            mem.flags_mv[pfn] = mem.flags_mv[pfn] | _ANON_FLAGS
+            mem.token_mv[pfn] = token
+            swap.folio_add_lru(m, pfn)
+            self.pte[vpn] = pfn
+            self.tokens[vpn] = token
+            got[i] = pfn
+        if len(got):
+            m.nodes[nid].vm_stat[vs.NR_ANON_MAPPED] += len(got)
+        return got
+
+    def map_file(self, file: File, nr_pages: int) -> NDArray[np.int64]:
+        """Map the first ``nr_pages`` of ``file``, reading missing ones into the page cache."""
+        if nr_pages < 0:
+            raise InvalidArgument(f"map_file(..., {nr_pages}): give a number of pages >= 0")
+        m = self.m
+        mem = m.mem
+        base = self._grow(nr_pages)
+        file.mmaps.append((self, base))
+        out = np.full(nr_pages, -1, dtype=np.int64)
+        for index in range(nr_pages):
+            pfn = file.pages.get(index, -1)
+            if pfn < 0:
+                pfn = m.alloc_page_raw(GFP_HIGHUSER_MOVABLE, 0, m.cpu % m.nr_nodes)
+                if pfn < 0:
+                    break
+                mem.mapping_mv[pfn] = file.mapping_word
+                mem.index_mv[pfn] = index
+                mem.token_mv[pfn] = m.new_token()
+                file.pages[index] = pfn
+                swap.folio_add_lru(m, pfn)
+                m.nodes[m.page_zone(pfn).node].vm_stat[vs.NR_FILE_PAGES] += 1
+            # The page cache holds one reference, each mapping one more.
+            mem.refcount_mv[pfn] += 1
+            mem.mapcount_mv[pfn] += 1
+            self.pte[base + index] = pfn
+            self.tokens[base + index] = mem.token_mv[pfn]
+            self.file_vpns[base + index] = (file, index)
+            out[index] = pfn
+        return out
+
+    def _vpn_of(self, pfn: int) -> int:
+        mem = self.m.mem
+        if not 0 <= pfn < mem.nr_pfns:
+            raise InvalidArgument(f"pfn {pfn:#x} is outside the machine")
+        owner = self.m.mappings.get(pf.mapping_owner(mem.mapping_mv[pfn]))
+        index = int(mem.index_mv[pfn])
+        if owner is self.anon_vma:
+            vpn = index
+        elif isinstance(owner, File):
+            vpn = next((b + index for mm, b in owner.mmaps if mm is self), -1)
+        else:
+            vpn = -1
+        if vpn < 0 or vpn >= self.next_vpn or self.pte[vpn] != pfn:
+            raise InvalidArgument(f"pfn {pfn:#x} is not mapped by {self.name}; pass pfns "
+                                  "returned by touch() or map_file() and not yet unmapped")
+        return vpn
+
+    def unmap(self, pfns: Iterable[int]) -> None:
+        """Unmap pages by pfn (``zap_pte_range``): drop the mapping and the reference."""
+        for pfn in np.asarray(list(pfns) if not isinstance(pfns, np.ndarray) else pfns):
+            self.unmap_vpn(self._vpn_of(int(pfn)))
+
+    def unmap_vpn(self, vpn: int) -> None:
+        """Unmap the page at virtual page ``vpn``."""
+        m = self.m
+        pte = int(self.pte[vpn])
+        if pte == PTE_NONE:
+            raise InvalidArgument(f"virtual page {vpn} of {self.name} is not mapped")
+        if is_migration_entry(pte):
+            # The kernel waits for migration to finish (migration_entry_wait).
+            m.wait("migration_entry", -2 - pte)
+            pte = int(self.pte[vpn])
+        mem = m.mem
+        self.pte[vpn] = PTE_NONE
+        mem.mapcount_mv[pte] -= 1
+        if vpn in self.file_vpns:
+            del self.file_vpns[vpn]
+        else:
+            m.nodes[m.page_zone(pte).node].vm_stat[vs.NR_ANON_MAPPED] -= 1
+        pins = self.pinned.pop(vpn, 0)
+        if pins:
+            mem.refcount_mv[pte] -= pins * GUP_PIN_COUNTING_BIAS
+        swap.put_page(m, pte)
+
+    def exit(self) -> None:
+        """Tear the address space down (``exit_mmap``): unmap everything."""
+        for vpn in np.nonzero(self.pte[: self.next_vpn] != PTE_NONE)[0]:
+            self.unmap_vpn(int(vpn))
+        self.dead = True
+        if self.check in self.m.state_checkers:
+            self.m.state_checkers.remove(self.check)
+
+    # --- mlock and pins ----------------------------------------------------------------------
+
+    def mlock(self, pfns: Iterable[int]) -> None:
+        """Lock pages in memory (``mlock_folio``): PG_mlocked, onto the unevictable list."""
+        m = self.m
+        mem = m.mem
+        for pfn in np.asarray(list(pfns) if not isinstance(pfns, np.ndarray) else pfns):
+            pfn = int(pfn)
+            self._vpn_of(pfn)
+            flags = mem.flags_mv
+            if flags[pfn] >> pf.PG_mlocked & 1:
+                continue
+            on_lru = bool(flags[pfn] & 1 << pf.PG_lru)
+            if on_lru:
+                swap.lruvec_del_folio(m, pfn)
+            flags[pfn] = flags[pfn] | 1 << pf.PG_mlocked | 1 << pf.PG_unevictable
+            flags[pfn] = flags[pfn] & ~(1 << pf.PG_active)
+            m.page_zone(pfn).vm_stat[vs.NR_MLOCK] += 1
+            if on_lru:
+                swap.lruvec_add_folio(m, pfn)
+
+    def pin(self, pfns: Iterable[int]) -> None:
+        """Pin pages for DMA (``pin_user_pages``: GUP_PIN_COUNTING_BIAS references each)."""
+        mem = self.m.mem
+        for pfn in np.asarray(list(pfns) if not isinstance(pfns, np.ndarray) else pfns):
+            vpn = self._vpn_of(int(pfn))
+            mem.refcount_mv[int(pfn)] += GUP_PIN_COUNTING_BIAS
+            self.pinned[vpn] = self.pinned.get(vpn, 0) + 1
+
+    def unpin(self, pfns: Iterable[int]) -> None:
+        """Release pins taken by :meth:`pin` (``unpin_user_pages``)."""
+        mem = self.m.mem
+        for pfn in np.asarray(list(pfns) if not isinstance(pfns, np.ndarray) else pfns):
+            vpn = self._vpn_of(int(pfn))
+            if not self.pinned.get(vpn):
+                raise InvalidArgument(f"pfn {int(pfn):#x} is not pinned")
+            self.pinned[vpn] -= 1
+            if not self.pinned[vpn]:
+                del self.pinned[vpn]
+            mem.refcount_mv[int(pfn)] -= GUP_PIN_COUNTING_BIAS
+
+    # --- verification ------------------------------------------------------------------------
+
+    def verify(self) -> list[str]:
+        """Return problems: a mapped page whose content token is not what was written."""
+        ptes = self.pte[: self.next_vpn]
+        vpns = np.nonzero(ptes >= 0)[0]
+        pfns = ptes[vpns]
+        bad = np.nonzero(self.m.mem.token[pfns] != self.tokens[vpns])[0]
+        return [f"{self.name}: vpn {int(vpns[i])} maps pfn {int(pfns[i]):#x} whose token "
+                f"{int(self.m.mem.token[pfns[i]]):#x} is not the {int(self.tokens[vpns[i]]):#x} "
+                "written" for i in bad[:5]]
+
+    def check(self) -> list[str]:
+        """Return problems with this process's pages (run by ``check_state``)."""
+        problems = self.verify()
+        mem = self.m.mem
+        ptes = self.pte[: self.next_vpn]
+        for vpn in np.nonzero(ptes >= 0)[0][:100000]:
+            pfn = int(ptes[vpn])
+            if mem.refcount_mv[pfn] <= 0 or pf.PageBuddy(mem, pfn):
+                problems.append(f"{self.name}: vpn {int(vpn)} maps free pfn {pfn:#x}: "
+                                f"{mem.dump_page(pfn)}")
+            elif mem.mapcount_mv[pfn] < 0:
+                problems.append(f"{self.name}: vpn {int(vpn)} maps pfn {pfn:#x} with "
+                                f"mapcount {mem.mapcount_mv[pfn]}")
+            if len(problems) > 5:
+                break
+        return problems
+
+
+def new_anon_page_flags() -> int:
+    """Return the flags ``do_anonymous_page`` leaves on a new anonymous page (besides PG_lru)."""
+    return _ANON_FLAGS
+

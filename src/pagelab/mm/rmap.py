@@ -1,0 +1,157 @@
+"""Reverse mapping: who maps a page, and unmapping/remapping around migration.
+
+Models the parts of ``mm/rmap.c`` (v6.16) that migration uses: ``try_to_migrate`` replaces
+every PTE mapping a folio by a migration entry, ``remove_migration_ptes`` points them at the
+new folio (or back at the old one when migration failed).
+
+A page's ``mapping`` word names its owner: an :class:`AnonVma` (anonymous pages, with
+PAGE_MAPPING_ANON) or an :class:`AddressSpace` (page cache, or a driver's address_space for
+non-LRU movable pages). Owners are registered with the machine; ``page->index`` is the page's
+offset in its owner. The kernel walks anon_vma and i_mmap interval trees; the model keeps for
+each owner the list of ``(mm, first virtual page)`` that map it.
+
+Named simplification: no fork, so an anon_vma has exactly one mm; migration entries are
+stored in the page table as ``-2 - pfn``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+
+from pagelab.errors import ModelBug
+from pagelab.mm import page_flags as pf
+
+if TYPE_CHECKING:
+    from pagelab.machine import Machine
+    from pagelab.mm.memory import MmStruct
+
+__all__ = ["AddressSpace", "AnonVma", "Mapper", "folio_mapcount", "is_migration_entry",
+           "make_migration_entry", "migration_entry_to_pfn", "remove_migration_ptes",
+           "rmap_walk", "try_to_migrate"]
+
+PTE_NONE = -1
+
+
+def make_migration_entry(pfn: int) -> int:
+    """Return the PTE value of a migration entry for ``pfn``."""
+    return -2 - pfn
+
+
+def is_migration_entry(pte: int) -> bool:
+    """Return whether a PTE value is a migration entry."""
+    return pte < PTE_NONE
+
+
+def migration_entry_to_pfn(pte: int) -> int:
+    """Return the pfn a migration entry points at."""
+    return -2 - pte
+
+
+class Mapper(Protocol):
+    """Anything with a page table: ``pte[vpn]`` is a pfn, PTE_NONE or a migration entry."""
+
+    pte: np.ndarray
+
+
+class AnonVma:
+    """``struct anon_vma``: the owner of a process's anonymous pages."""
+
+    def __init__(self, m: Machine, mm: MmStruct) -> None:
+        self.mm = mm
+        self.id = m.register_mapping(self)
+
+    @property
+    def mapping_word(self) -> int:
+        """Return ``page->mapping`` for this anon_vma's pages (pointer | PAGE_MAPPING_ANON)."""
+        return pf.mapping_encode(self.id, pf.PAGE_MAPPING_ANON)
+
+
+class AddressSpace:
+    """``struct address_space``: a file's page cache, or a driver's mapping.
+
+    ``pages`` maps a page offset to its pfn (the i_pages xarray); ``mmaps`` lists the mms
+    mapping the file from offset 0 at a virtual page (the i_mmap tree). A driver's mapping
+    also carries ``a_ops`` with the non-LRU movable callbacks.
+    """
+
+    def __init__(self, m: Machine, name: str, a_ops: object | None = None) -> None:
+        self.name = name
+        self.a_ops = a_ops
+        self.pages: dict[int, int] = {}
+        self.mmaps: list[tuple[MmStruct, int]] = []
+        self.id = m.register_mapping(self)
+
+    @property
+    def mapping_word(self) -> int:
+        """Return ``page->mapping`` for this address_space (a plain pointer)."""
+        return pf.mapping_encode(self.id, 0)
+
+
+def folio_mapcount(m: Machine, pfn: int) -> int:
+    """Return how many page tables map a small folio (``folio_mapcount``)."""
+    return pf.page_mapcount(m.mem, pfn)
+
+
+def rmap_walk(m: Machine, pfn: int) -> list[tuple[MmStruct, int]]:
+    """Return every ``(mm, vpn)`` whose PTE refers to ``pfn`` (``rmap_walk``).
+
+    A PTE refers to the page when it maps it or holds a migration entry for it.
+    """
+    mem = m.mem
+    owner = m.mappings.get(pf.mapping_owner(mem.mapping_mv[pfn]))
+    index = mem.index_mv[pfn]
+    found: list[tuple[MmStruct, int]] = []
+    if isinstance(owner, AnonVma):
+        candidates = [(owner.mm, index)]
+    elif isinstance(owner, AddressSpace):
+        candidates = [(mm, base + index) for mm, base in owner.mmaps]
+    else:
+        return found
+    for mm, vpn in candidates:
+        if vpn < len(mm.pte):
+            pte = int(mm.pte[vpn])
+            if pte == pfn or (is_migration_entry(pte) and migration_entry_to_pfn(pte) == pfn):
+                found.append((mm, vpn))
+    return found
+
+
+def try_to_migrate(m: Machine, pfn: int) -> None:
+    """Replace every PTE mapping ``pfn`` with a migration entry (``try_to_migrate``).
+
+    Caller holds the page lock and a reference. Each PTE drops its mapcount and its
+    reference (``try_to_migrate_one``: ``folio_remove_rmap_pte`` + ``folio_put``), so that
+    afterwards only the isolation reference and extra pins remain.
+    """
+    mem = m.mem
+    for mm, vpn in rmap_walk(m, pfn):
+        if mm.pte[vpn] == pfn:
+            mm.pte[vpn] = make_migration_entry(pfn)
+            mem.mapcount_mv[pfn] -= 1
+            mem.refcount_mv[pfn] -= 1
+
+
+def remove_migration_ptes(m: Machine, src: int, dst: int) -> None:
+    """Point migration entries for ``src`` at ``dst`` (``remove_migration_ptes``).
+
+    ``dst == src`` restores the old page after a failed migration. Each restored PTE adds a
+    mapcount and a reference to ``dst`` (``remove_migration_pte``: ``folio_get``).
+    """
+    mem = m.mem
+    entry = make_migration_entry(src)
+    owner_word = mem.mapping_mv[dst]
+    owner = m.mappings.get(pf.mapping_owner(owner_word))
+    index = mem.index_mv[dst]
+    if isinstance(owner, AnonVma):
+        candidates = [(owner.mm, index)]
+    elif isinstance(owner, AddressSpace):
+        candidates = [(mm, base + index) for mm, base in owner.mmaps]
+    else:
+        raise ModelBug(f"remove_migration_ptes: pfn {dst:#x} has no rmap owner "
+                       f"(mapping {owner_word:#x})")
+    for mm, vpn in candidates:
+        if vpn < len(mm.pte) and mm.pte[vpn] == entry:
+            mm.pte[vpn] = dst
+            mem.mapcount_mv[dst] += 1
+            mem.refcount_mv[dst] += 1

@@ -1,0 +1,1 @@
+"""Slow reference implementations (oracles) that property tests compare the model against."""
