@@ -92,13 +92,20 @@ def kernel_batch(managed: int) -> int:
     return max(batch, 1)
 
 
-def kernel_min_free_kbytes(lowmem_managed: list[int]) -> int:
-    """calculate_min_free_kbytes, then khugepaged's set_recommended_min_free_kbytes."""
-    pages = sum(lowmem_managed)
-    calc = min(max(isqrt(pages * 4 * 16), 128), 262144)
-    nr_zones = sum(1 for n in lowmem_managed if n)
+def kernel_min_free_kbytes(zone_managed: list[int]) -> int:
+    """calculate_min_free_kbytes, then khugepaged's set_recommended_min_free_kbytes.
+
+    Both read lowmem through nr_free_buffer_pages(): managed pages of the zones up to Normal,
+    minus their high watermark, which is 0 at the first call and the one set from the
+    int_sqrt value when khugepaged starts (its 5 % cap).
+    """
+    lowmem = zone_managed[:3]
+    calc = min(max(isqrt(sum(lowmem) * 4 * 16), 128), 262144)
+    wmarks = kernel_wmarks(zone_managed, calc)
+    nr_free_buffer_pages = sum(max(n - wmarks[i][2], 0) for i, n in enumerate(lowmem))
+    nr_zones = sum(1 for n in lowmem if n)
     recommended = 512 * nr_zones * 2 + 512 * nr_zones * 3 * 3
-    recommended = min(recommended, pages // 20) * 4
+    recommended = min(recommended, nr_free_buffer_pages // 20) * 4
     return max(calc, recommended)
 
 
@@ -156,9 +163,15 @@ def test_24g_min_free_kbytes_is_thps_recommendation(m24: Machine) -> None:
     # pageblock_nr_pages * 3 zones * (2 + MIGRATE_PCPTYPES^2) pages = 67584 kB, as live
     # (live min watermarks: 66 + 13416 + 3413 = 16895 pages, 67584 kB less rounding).
     assert m24.min_free_kbytes == 67584
-    assert m24.min_free_kbytes == kernel_min_free_kbytes(managed(m24)[:3])
+    assert m24.min_free_kbytes == kernel_min_free_kbytes(managed(m24))
     live_min_sum = sum(LIVE_ZONES[n]["min"] for n in ("DMA", "DMA32", "Normal"))
     assert 0 <= m24.min_free_kbytes // 4 - live_min_sum < 3
+
+
+@pytest.mark.parametrize("memory", ["64M", "256M", "1G", "8G"])
+def test_min_free_kbytes_follows_the_kernel(memory: str) -> None:
+    m = Machine.build(memory=memory)
+    assert m.min_free_kbytes == kernel_min_free_kbytes(managed(m))
 
 
 def test_24g_pcp_batch_matches_live(m24: Machine) -> None:
@@ -189,9 +202,6 @@ def test_24g_movable_zone_watermarks_match_live(m24: Machine) -> None:
     assert movable._watermark == [live["min"], live["low"], live["high"], live["promo"]]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "page_alloc.__setup_per_zone_wmarks gives ZONE_DEVICE the ZONE_MOVABLE clamp (min 32); "
-    "the kernel clamps only highmem and ZONE_MOVABLE, so Device has min = tmp = 0 (live: 0)"))
 def test_24g_device_zone_watermarks_match_live(m24: Machine) -> None:
     device = m24.zones[DEVICE]
     live = LIVE_ZONES["Device"]
@@ -227,9 +237,8 @@ def test_live_managed_counts_reproduce_live_watermarks_exactly() -> None:
     m = Machine.build(memory="5G")  # DMA, DMA32 and Normal, like the live machine
     for zone in m.nodes[0].node_zones:
         zone.managed_pages = LIVE_ZONES[zone.name]["managed"]
-    lowmem = [z.managed_pages for z in m.nodes[0].node_zones[:3]]
     m.min_free_kbytes = pa.set_recommended_min_free_kbytes(m, pa.calculate_min_free_kbytes(m))
-    assert m.min_free_kbytes == 67584 == kernel_min_free_kbytes(lowmem)
+    assert m.min_free_kbytes == 67584 == kernel_min_free_kbytes(managed(m))
     pa.setup_per_zone_wmarks(m)
     pa.setup_per_zone_lowmem_reserve(m)
     for name in ("DMA", "DMA32", "Normal", "Movable"):

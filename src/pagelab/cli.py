@@ -138,6 +138,96 @@ def procfs(
     out.print(m.procfs(name), end="")
 
 
+experiment_app = typer.Typer(help="Run a kernel experiment on a simulated machine.",
+                             no_args_is_help=True)
+app.add_typer(experiment_app, name="experiment")
+
+
+@experiment_app.command("compaction_test")
+def experiment_compaction_test(
+    memory: Annotated[str, typer.Option(help="RAM of the simulated machine.")] = "2G",
+    profile: Annotated[str, typer.Option(help="Kernel profile.")] = "mainline",
+    pin_holes: Annotated[bool, typer.Option(help="Pin what stays mapped (the failing "
+                                            "variant).")] = False,
+    seed: Annotated[int, typer.Option(help="Seed.")] = 1,
+) -> None:
+    """Run tools/testing/selftests/mm/compaction_test on a simulated machine.
+
+    Prints buddyinfo before and after, the compaction and migration counters it moved, and
+    the selftest's own TAP result; exits 1 when the selftest fails, as the selftest does.
+    """
+    from pagelab.machine import Machine
+    from pagelab.workloads.compaction_test import run_compaction_test
+
+    m = Machine.build(memory=memory, profile=profile, seed=seed)
+    out.print(f"[bold]{m!r}[/bold]")
+    with Progress(console=err, transient=True) as bar:
+        task = bar.add_task("compaction_test", total=None)
+        result = run_compaction_test(
+            m, pin_holes=pin_holes,
+            progress=lambda msg: bar.update(task, description=msg))
+    m.check_state()
+    out.print("\n[bold]/proc/buddyinfo before[/bold]")
+    out.print(result.buddyinfo_before, end="")
+    out.print("[bold]/proc/buddyinfo after the huge page allocations[/bold]")
+    out.print(result.buddyinfo_after, end="")
+    table = Table(title="/proc/vmstat counters moved by the test")
+    table.add_column("counter")
+    table.add_column("delta", justify="right")
+    for name, delta in result.counters.items():
+        table.add_row(name, str(delta))
+    out.print(table)
+    out.print(result.tap(), end="")
+    out.print(f"pass criterion: more than 20 % of MemFree ({result.mem_free_kb // 5} kB) as huge "
+              f"pages; got {result.nr_hugepages * result.hugepage_size_kb} kB")
+    if not result.passed:
+        raise typer.Exit(1)
+
+
+@app.command("driver-check")
+def driver_check(
+    driver: Annotated[str, typer.Argument(help="The driver class as module:Class, e.g. "
+                                          "pagelab.drivers.gpu:Gpu.")],
+    memory: Annotated[str, typer.Option(help="RAM of the simulated machine.")] = "256M",
+    objects: Annotated[int, typer.Option(help="Handles to allocate.")] = 4,
+    pages: Annotated[int, typer.Option(help="Pages per handle.")] = 16,
+    seed: Annotated[int, typer.Option(help="Seed of the machine.")] = 0,
+) -> None:
+    """Check a movable driver against the non-LRU page migration protocol.
+
+    Builds Driver(m) on a small machine, allocates pages with allocate(npages), migrates them
+    through isolate_movable_page and migrate_pages, puts them back, releases a handle while
+    its pages are isolated, then releases everything; checks contents (tokens), check_state
+    and each callback's duties. The current directory is importable, as with uvicorn.
+    Exits 1 when a rule is broken, 2 when the driver cannot be loaded. The contract is in
+    docs/tutorial-driver.md.
+    """
+    import os
+
+    from pagelab.drivers.loader import load_driver, run_driver_check
+
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    report = run_driver_check(load_driver(driver), spec=driver, memory=memory,
+                              objects=objects, pages=pages, seed=seed)
+    out.print(f"[bold]{report.driver}[/bold] on {report.machine}")
+    table = Table(title="The driver's pages through the protocol")
+    for col in ("phase", "driver pages", "isolated", "migrated", "failed", "put back"):
+        table.add_column(col, justify="left" if col == "phase" else "right")
+    for p in report.phases:
+        table.add_row(p.phase, str(p.pages), str(p.isolated), str(p.migrated), str(p.failed),
+                      str(p.put_back))
+    out.print(table)
+    for rule, message in report.problems.items():
+        times = f" ({report.counts[rule]} times)" if report.counts[rule] > 1 else ""
+        text = message if len(message) <= 400 else message[:399] + "…"
+        out.print(f"FAIL [{rule}] {text}{times}", markup=False)
+    if not report.passed:
+        out.print(f"driver-check: FAIL, {len(report.problems)} rule(s) broken")
+        raise typer.Exit(1)
+    out.print("driver-check: PASS")
+
+
 def _one_line(message: str) -> str:
     return " ".join(message.split())
 

@@ -16,7 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pagelab.errors import BadConfiguration, InvalidArgument, ModelBug
-from pagelab.mm import mm_init
+from pagelab.mm import compaction, mm_init
 from pagelab.mm import page_alloc as pa
 from pagelab.mm import page_flags as pf
 from pagelab.mm import vmstat as vs
@@ -41,7 +41,9 @@ from pagelab.mm.mmzone import (
     zone_names,
 )
 from pagelab.mm.page_alloc import AllocContext
+from pagelab.io.ftrace import TraceSink
 from pagelab.profile import KernelProfile, resolve_profile
+from pagelab.sched.clock import DEFAULT_COST_MODEL, CostModel, VirtualClock
 
 __all__ = ["Machine"]
 
@@ -53,14 +55,6 @@ DYNAMIC_LIST_HEADS = 4096
 #: First id handed to an anon_vma or address_space; smaller values never look like owners
 #: (TAIL_MAPPING is 0x400).
 FIRST_MAPPING_ID = 0x1000
-
-
-class TraceSink:
-    """Where model tracepoints go; Core I only defines the interface."""
-
-    def emit(self, event: str, **fields: Any) -> None:  # pragma: no cover - interface
-        """Record one tracepoint hit."""
-        raise NotImplementedError
 
 
 class Machine:
@@ -115,7 +109,11 @@ class Machine:
         )
         self.present: NDArray[np.bool_] = np.zeros(self.max_pfn, dtype=np.bool_)
         self.vm_events = [0] * vs.NR_VM_EVENT_ITEMS
+        #: Where tracepoints go (None: tracing off). See :meth:`enable_tracing`.
         self.trace: TraceSink | None = None
+        #: Virtual time and the cost of each modelled operation (calibrated on a real kernel).
+        self.clock = VirtualClock()
+        self.cost: CostModel = DEFAULT_COST_MODEL
         # sysctls
         self.watermark_scale_factor = 10
         self.watermark_boost_factor = 15000
@@ -123,6 +121,7 @@ class Machine:
         self.lowmem_reserve_ratio = list(DEFAULT_LOWMEM_RESERVE_RATIO)
         self.extfrag_threshold = 500
         self.compaction_proactiveness = 20
+        self.compact_unevictable_allowed = 1
         self.pcp_orders = [
             order == 0 or (profile.pcp_high_order and (
                 order <= PAGE_ALLOC_COSTLY_ORDER or order == pageblock_order))
@@ -131,6 +130,10 @@ class Machine:
         # Hooks where the kernel's slow path reclaims and compacts (filled by later layers).
         self.direct_compact_hook: Callable[..., int] | None = None
         self.direct_reclaim_hook: Callable[..., int] | None = None
+        #: v3.8..v4.7 balloon special case, set by mm/balloon_compaction.py when a balloon
+        #: device is created under a pre-4.8 profile: ``(m, pfn, isolate_mode) -> bool``,
+        #: called by the migrate scanner before its compound check.
+        self.balloon_isolate_hook: Callable[[Machine, int, int], bool] | None = None
         self.kswapd_wakeups = 0
         #: Preemption hook: called at every lock and reference operation with (what, pfn).
         #: None in an ordinary run; the schedule explorer installs its scheduler here.
@@ -154,6 +157,7 @@ class Machine:
         self.nr_nodes = nr_nodes
         self._build_nodes(nr_nodes, movable)
         self._boot(kernel_reserved)
+        compaction.compaction_init(self)
 
     # ------------------------------------------------------------------------------ building
 
@@ -263,11 +267,13 @@ class Machine:
             raise BadConfiguration("no memory is left after boot reservations; give more memory")
         # build_all_zonelists: grouping by mobility needs enough pageblocks to be useful.
         self.page_group_by_mobility_disabled = total < pageblock_nr_pages * MIGRATE_TYPES
+        # init_per_zone_wmark_min(), then khugepaged's set_recommended_min_free_kbytes().
         self.min_free_kbytes = pa.calculate_min_free_kbytes(self)
-        if self.thp:
-            self.min_free_kbytes = pa.set_recommended_min_free_kbytes(self, self.min_free_kbytes)
         pa.setup_per_zone_wmarks(self)
         pa.setup_per_zone_lowmem_reserve(self)
+        if self.thp:
+            self.min_free_kbytes = pa.set_recommended_min_free_kbytes(self, self.min_free_kbytes)
+            pa.setup_per_zone_wmarks(self)
 
     # ------------------------------------------------------------------------------ lookups
 
@@ -310,8 +316,14 @@ class Machine:
     # ------------------------------------------------------------------------------ hooks
 
     def wakeup_kswapd(self, zone: Zone, gfp: int, order: int, highest_zoneidx: int) -> None:
-        """Record a kswapd wake-up (the reclaim layer replaces this hook)."""
+        """Wake kswapd (``wakeup_kswapd``); the reclaim layer replaces this hook.
+
+        Simplification until reclaim exists: kswapd has nothing to reclaim, so the watermark
+        boost it would work off (``balance_pgdat`` clears it) is dropped at once.
+        """
         self.kswapd_wakeups += 1
+        for z in self.nodes[zone.node].node_zones:
+            z.watermark_boost = 0
 
     def direct_compact(self, gfp: int, order: int, alloc_flags: int, ac: AllocContext,
                        prio: str) -> int:
@@ -367,6 +379,12 @@ class Machine:
         self.processes.append(mm)
         return mm
 
+    def enable_tracing(self, events: list[str] | None = None,
+                       max_entries: int | None = None) -> TraceSink:
+        """Start recording tracepoints (all, or those named as tracefs ``set_event`` takes)."""
+        self.trace = TraceSink(self.clock, events=events, max_entries=max_entries)
+        return self.trace
+
     def warn_once(self, key: str, message: str) -> None:
         """Record a ``WARN_ON_ONCE`` that fired (the first message per site is kept)."""
         self.warnings.setdefault(key, message)
@@ -395,6 +413,10 @@ class Machine:
     def allocations(self) -> Mapping[int, int]:
         """Return the blocks allocated through :meth:`alloc_pages` (pfn → order)."""
         return dict(self._allocations)
+
+    def compact_memory(self) -> None:
+        """Compact all memory, as ``echo 1 > /proc/sys/vm/compact_memory`` does."""
+        compaction.compact_memory(self)
 
     def drain_all_pages(self) -> None:
         """Empty every CPU's per-CPU lists into the buddy (``drain_all_pages(NULL)``)."""

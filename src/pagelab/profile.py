@@ -38,6 +38,9 @@ class KernelProfile:
         rmqueue_claim_steal: fallbacks split into claim-a-block and steal-a-page
             (v6.15, "mm: page_alloc: speed up fallbacks in rmqueue_bulk()"); False follows
             v4.8's single __rmqueue_fallback.
+        migrate_batch: mainline's batched ``migrate_pages`` (v6.3+): ASYNC passes first,
+            then the failures retried synchronously one by one; permanent failures returned to
+            the caller. False: v4.8's 10-pass loop that puts failures back at once.
         nr_cpus: CPUs (per-CPU pagesets and, later, explorer CPUs).
     """
 
@@ -51,6 +54,7 @@ class KernelProfile:
     alloc_nofragment: bool = True
     watermark_boost: bool = True
     rmqueue_claim_steal: bool = True
+    migrate_batch: bool = True
     nr_cpus: int = 2
 
     def __post_init__(self) -> None:
@@ -63,10 +67,12 @@ PROFILES: dict[str, KernelProfile] = {
     "v4.8": KernelProfile(
         name="v4.8", kernel_version="4.8", nr_isolated_v48=True, pcp_high_order=False,
         alloc_nofragment=False, watermark_boost=False, rmqueue_claim_steal=False,
+        migrate_batch=False,
     ),
     "pre-4.8": KernelProfile(
         name="pre-4.8", kernel_version="4.7", non_lru_movable=False, pcp_high_order=False,
         alloc_nofragment=False, watermark_boost=False, rmqueue_claim_steal=False,
+        migrate_batch=False,
     ),
 }
 

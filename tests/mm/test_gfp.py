@@ -71,6 +71,7 @@ def test_bit9_is_unused_and_skip_kasan_is_zero() -> None:
         ("GFP_ATOMIC|0x40000", 0x820 | 0x40000),
         ("GFP_HIGHUSER_MOVABLE|__GFP_COMP|__GFP_NOWARN", 0x100CCA | 0x40000 | 0x2000),
         ("0", 0),
+        ("none", 0),
         (0xCC0, 0xCC0),
         (0, 0),
     ],
@@ -174,7 +175,7 @@ def test_gfpflags_allow_blocking() -> None:
 @pytest.mark.parametrize(
     ("gfp", "text"),
     [
-        (0, "0"),
+        (0, "none"),  # show_gfp_flags(0)
         (G.GFP_KERNEL, "GFP_KERNEL"),
         (G.GFP_KERNEL | G.__GFP_COMP, "GFP_KERNEL|__GFP_COMP"),
         (G.GFP_ATOMIC, "GFP_ATOMIC"),

@@ -22,7 +22,8 @@ Scope: the mainline profile (CONFIG_CMA=n, THP on, ZONE_DMA32, mobility grouping
 machine has it), one CPU running at a time (locks always succeed). Not covered: page
 isolation (MIGRATE_ISOLATE), CMA, shuffling, page reporting, guard pages, compaction
 capture, decay_pcp_high, memory hotplug, cpusets, __GFP_NORETRY / __GFP_MEMALLOC / OOM, and
-v4.8's __rmqueue_fallback. Pages allocated here are never PageLRU or movable_ops, so
+v4.8's __rmqueue_fallback. kswapd is the model's stand-in (wakeup_kswapd drops the node's
+watermark boosts at once). Pages allocated here are never PageLRU or movable_ops, so
 ``prep_move_freepages_block`` counts no movable pages. The slow path stops after the first
 direct-reclaim attempt (reclaim is taken to make progress and free nothing): the kernel
 would then loop in should_reclaim_retry/OOM, which has nothing to work on here.
@@ -182,6 +183,8 @@ class Buddy:
         if not (prof.pcp_high_order and prof.alloc_nofragment and prof.rmqueue_claim_steal
                 and not prof.config_cma):
             raise NotImplementedError(f"the oracle models mainline only, not {prof.name}")
+        if m.direct_reclaim_hook is not None or m.direct_compact_hook is not None:
+            raise NotImplementedError("the oracle has no reclaim or compaction")
         b = cls()
         b.nr_cpus = m.nr_cpus
         b.cpu = m.cpu
@@ -921,6 +924,26 @@ def zone_statistics(b: Buddy, preferred_zone: Zone, z: Zone) -> None:
     z.numa[local] += 1
 
 
+def wakeup_kswapd(b: Buddy, zone: Zone, gfp: int, order: int, highest_zoneidx: int) -> None:
+    """wakeup_kswapd(), as the model stands it in: a kswapd with nothing to reclaim.
+
+    Not the kernel: balance_pgdat() would work off the boost of zones up to highest_zoneidx
+    (and only when woken); the model drops every boost of the node at once.
+    """
+    for z in b.node_zones[zone.node].values():
+        z.watermark_boost = 0
+
+
+def wake_all_kswapds(b: Buddy, order: int, gfp: int, ac: AllocContext) -> None:
+    """wake_all_kswapds(): once per node of the zonelist."""
+    last_node = None
+    for zone in ac.zonelist:
+        if zone.node == last_node:
+            continue
+        wakeup_kswapd(b, zone, gfp, order, ac.highest_zoneidx)
+        last_node = zone.node
+
+
 def rmqueue_buddy(b: Buddy, preferred_zone: Zone, zone: Zone, order: int, alloc_flags: int,
                   mt: int) -> int | None:
     """rmqueue_buddy()."""
@@ -974,7 +997,8 @@ def rmqueue(b: Buddy, preferred_zone: Zone, zone: Zone, order: int, gfp: int, al
     if pfn is None:
         pfn = rmqueue_buddy(b, preferred_zone, zone, order, alloc_flags, mt)
     if alloc_flags & ALLOC_KSWAPD and "ZONE_BOOSTED_WATERMARK" in zone.flags:
-        zone.flags.discard("ZONE_BOOSTED_WATERMARK")  # + wakeup_kswapd(): no kswapd here
+        zone.flags.discard("ZONE_BOOSTED_WATERMARK")
+        wakeup_kswapd(b, zone, 0, 0, zone.idx)
     return pfn
 
 
@@ -1026,9 +1050,9 @@ def get_page_from_freelist(b: Buddy, gfp: int, order: int, alloc_flags: int,
                     zone.flags.add("ZONE_BELOW_HIGH")
             if not try_this_zone:  # check_alloc_wmark:
                 mark = zone.wmark_pages(alloc_flags & ALLOC_WMARK_MASK)
-                if not zone_watermark_fast(zone, order, mark, ac.highest_zoneidx, alloc_flags):
-                    if not alloc_flags & ALLOC_NO_WATERMARKS:
-                        continue
+                if (not zone_watermark_fast(zone, order, mark, ac.highest_zoneidx, alloc_flags)
+                        and not alloc_flags & ALLOC_NO_WATERMARKS):
+                    continue  # (node_reclaim is off)
             pfn = rmqueue(b, ac.preferred_zone, zone, order, gfp, alloc_flags, ac.migratetype)
             if pfn is not None:
                 if alloc_flags & ALLOC_HIGHATOMIC:
@@ -1070,12 +1094,16 @@ def __alloc_pages_direct_reclaim(b: Buddy, gfp: int, order: int, alloc_flags: in
 def __alloc_pages_slowpath(b: Buddy, gfp: int, order: int, ac: AllocContext) -> int | None:
     """__alloc_pages_slowpath(), up to the first direct-reclaim attempt."""
     alloc_flags = gfp_to_alloc_flags(gfp, order)
-    # restart: wake_all_kswapds() (no kswapd here), then a try with the adjusted flags.
+    # restart:
+    if alloc_flags & ALLOC_KSWAPD:
+        wake_all_kswapds(b, order, gfp, ac)
     pfn = get_page_from_freelist(b, gfp, order, alloc_flags, ac)
     if pfn is not None:
         return pfn
     # Direct compaction would run here for costly or non-movable high orders: none here.
     # retry: (no cpuset/zonelist change, no __GFP_MEMALLOC/PF_MEMALLOC reserve flags)
+    if alloc_flags & ALLOC_KSWAPD:
+        wake_all_kswapds(b, order, gfp, ac)
     pfn = get_page_from_freelist(b, gfp, order, alloc_flags, ac)
     if pfn is not None:
         return pfn

@@ -137,8 +137,8 @@ def parse_gfp(gfp: str | int) -> int:
     """Return the gfp mask for ``"GFP_KERNEL|__GFP_COMP"``, ``"0xcc0"`` or an int.
 
     Names are the kernel's (composites and ``__GFP_*`` bits), joined with ``|``; surrounding
-    spaces are ignored. Raises :class:`InvalidArgument` for an unknown name or a bit the
-    kernel does not define.
+    spaces are ignored; ``"none"`` (an empty mask, as traces print it) is 0. Raises
+    :class:`InvalidArgument` for an unknown name or a bit the kernel does not define.
     """
     if isinstance(gfp, int):
         value = gfp
@@ -147,6 +147,8 @@ def parse_gfp(gfp: str | int) -> int:
         for part in (p.strip() for p in gfp.split("|")):
             if part in _ALL_NAMES:
                 value |= _ALL_NAMES[part]
+            elif part == "none":  # how show_gfp_flags prints an empty mask
+                continue
             elif re.fullmatch(r"0[xX][0-9a-fA-F]+|\d+", part):
                 value |= int(part, 0)
             else:
@@ -164,7 +166,11 @@ def parse_gfp(gfp: str | int) -> int:
 
 
 def gfp_names(gfp: int) -> str:
-    """Return ``gfp`` as the kernel's ``show_gfp_flags`` would: composites first, then bits."""
+    """Return ``gfp`` as the kernel's ``show_gfp_flags`` would: composites first, then bits.
+
+    Bits follow in bit order, as ``TRACE_GFP_FLAGS`` lists them in
+    include/trace/events/mmflags.h (v6.16); an empty mask is ``"none"``.
+    """
     parts = []
     rest = gfp
     for name in ("GFP_TRANSHUGE", "GFP_TRANSHUGE_LIGHT", "GFP_HIGHUSER_MOVABLE", "GFP_HIGHUSER",
@@ -180,7 +186,7 @@ def gfp_names(gfp: int) -> str:
             rest &= ~value
     if rest:
         parts.append(f"{rest:#x}")
-    return "|".join(parts) if parts else "0"
+    return "|".join(parts) if parts else "none"  # show_gfp_flags(0) prints "none"
 
 
 def gfp_migratetype(gfp: int, page_group_by_mobility_disabled: bool = False) -> int:

@@ -300,6 +300,24 @@ def mod_isolated(m: Machine, pfn: int, delta: int) -> None:
     m.nodes[m.page_zone(pfn).node].vm_stat[_isolated_counter(m, pfn)] += delta
 
 
+# --- v3.8..v4.7 (pre-4.8 profile): balloon pages, the one non-LRU special case --------------
+# Before the framework, balloon pages were migrated by name (isolated_balloon_page,
+# balloon_page_migrate, balloon_page_putback in mm/migrate.c, v4.7). They are not __PageMovable,
+# so without these three hooks they would take the LRU paths.
+
+
+def _balloon_v47(m: Machine, pfn: int) -> bool:
+    """Return whether ``pfn`` is an isolated balloon page of a pre-4.8 kernel (v4.7)."""
+    return not m.profile.non_lru_movable and pf.PageBalloon(m.mem, pfn)
+
+
+def _putback_balloon_v47(m: Machine, pfn: int) -> None:
+    """v4.7 ``putback_movable_pages``: ``balloon_page_putback`` (drops the isolation ref)."""
+    from pagelab.mm.balloon_compaction import balloon_page_putback_v47
+
+    balloon_page_putback_v47(m, pfn)
+
+
 def putback_movable_pages(m: Machine, head: int) -> None:
     """Put back every page left on a migration list (``putback_movable_pages``).
 
@@ -327,7 +345,10 @@ def putback_movable_pages(m: Machine, head: int) -> None:
         else:
             if not v48:
                 mod_isolated(m, pfn, -1)
-            vmscan.folio_putback_lru(m, pfn)
+            if _balloon_v47(m, pfn):  # v4.7
+                _putback_balloon_v47(m, pfn)
+            else:
+                vmscan.folio_putback_lru(m, pfn)
 
 
 # --- moving one page ---------------------------------------------------------------------------
@@ -397,6 +418,12 @@ def move_to_new_page(m: Machine, newpage: int, page: int, mode: MigrateMode) -> 
     mem = m.mem
     VM_BUG_ON_PAGE(not pf.PageLocked(mem, page), mem, page, "!PageLocked(page)")
     VM_BUG_ON_PAGE(not pf.PageLocked(mem, newpage), mem, newpage, "!PageLocked(newpage)")
+    if _balloon_v47(m, page):
+        # v4.7 __unmap_and_move: "A ballooned page does not need any special attention from
+        # physical to virtual reverse mapping procedures": balloon_page_migrate, nothing else.
+        from pagelab.mm.balloon_compaction import balloon_page_migrate_v47
+
+        return balloon_page_migrate_v47(m, newpage, page, mode)
     is_lru = not pf.__PageMovable(mem, page)
     if is_lru:
         rc = migrate_folio(m, newpage, page, mode)
@@ -463,12 +490,15 @@ def _putback_failed(m: Machine, pfn: int) -> None:
             __ClearPageIsolated(m, pfn)
         unlock_page(m, pfn)
         swap.put_page(m, pfn)
+    elif _balloon_v47(m, pfn):  # v4.7
+        _putback_balloon_v47(m, pfn)
     else:
         vmscan.folio_putback_lru(m, pfn)
 
 
 def unmap_and_move(m: Machine, get_new_page: GetNewPage, put_new_page: PutNewPage | None,
-                   pfn: int, force: bool, mode: MigrateMode, reason: MigrateReason) -> int:
+                   pfn: int, force: bool, mode: MigrateMode, reason: MigrateReason,
+                   ret: int | None = None) -> int:
     """Migrate one isolated page: lock, unmap, move, remap, finish (``unmap_and_move``).
 
     Follows v4.8's order of steps with mainline's names for the halves
@@ -492,7 +522,8 @@ def unmap_and_move(m: Machine, get_new_page: GetNewPage, put_new_page: PutNewPag
     newpage = get_new_page(pfn)
     if newpage < 0:
         return -ENOMEM
-    is_lru = not pf.__PageMovable(mem, pfn)
+    # v4.7: a balloon page is not LRU either: its new page is the driver's, not the LRU's.
+    is_lru = not pf.__PageMovable(mem, pfn) and not _balloon_v47(m, pfn)
     rc = -EAGAIN
     locked = trylock_page(m, pfn)
     # Direct compaction and async migration never sleep on a page lock.
@@ -532,9 +563,130 @@ def unmap_and_move(m: Machine, get_new_page: GetNewPage, put_new_page: PutNewPag
     else:
         swap.put_page(m, newpage)
     if rc != -EAGAIN:
-        mem.list_del(pfn)
-        _putback_failed(m, pfn)
+        if ret is not None:
+            # Mainline (migrate_folio_undo_src): a failed folio goes to the return list, still
+            # isolated; it is retried by the sync phase or put back by the caller.
+            mem.list_move_tail(pfn, ret)
+        else:
+            mem.list_del(pfn)
+            _putback_failed(m, pfn)
     return rc
+
+
+def _migrate_pages_batch(m: Machine, head: int, get_new_page: GetNewPage,
+                         put_new_page: PutNewPage | None, mode: MigrateMode,
+                         reason: MigrateReason, ret: int, nr_pass: int, force: bool,
+                         stats: MigrateStats, count_failures: bool) -> int:
+    """Run up to ``nr_pass`` passes over a list (``migrate_pages_batch``, v6.3+).
+
+    -EAGAIN pages stay on ``head`` for the next pass; permanent failures move to ``ret``.
+    Returns the number of failed pages, or -ENOMEM.
+    """
+    mem = m.mem
+    retry = 1
+    nr_failed = 0
+    for _ in range(nr_pass):
+        if not retry:
+            break
+        retry = 0
+        for pfn in list(mem.list_entries(head)):
+            result = unmap_and_move(m, get_new_page, put_new_page, pfn, force, mode, reason,
+                                    ret)
+            if result == MIGRATEPAGE_SUCCESS:
+                stats.nr_succeeded += 1
+            elif result == -EAGAIN:
+                retry += 1
+            elif result == -ENOMEM and not (not mem.list_empty(ret)
+                                            and mem.list_last(ret) == pfn):
+                # No target page (the unmap phase): stop trying the others.
+                if count_failures:
+                    stats.nr_failed_pages += 1 + retry
+                return -ENOMEM
+            else:
+                # Any other error, including a driver's -ENOMEM in the move phase: this page
+                # failed, the others go on.
+                nr_failed += 1
+    nr_failed += retry
+    if count_failures:
+        stats.nr_failed_pages += nr_failed
+    return nr_failed
+
+
+def _migrate_pages_mainline(m: Machine, head: int, get_new_page: GetNewPage,
+                            put_new_page: PutNewPage | None, mode: MigrateMode,
+                            reason: MigrateReason, stats: MigrateStats) -> int:
+    """Mainline's ``migrate_pages``: ASYNC batches, or ``migrate_pages_sync``.
+
+    In a SYNC mode, the folios that failed the ASYNC phase (3 passes) — whatever the error —
+    are retried one by one in the requested mode (7 passes each), and only those failures
+    count ("All failed folios except split THPs will be retried"). Permanent failures end on
+    the caller's list, to be put back with ``putback_movable_pages``.
+    """
+    mem = m.mem
+    ret = m.alloc_list_head()
+    try:
+        if mode == MigrateMode.MIGRATE_ASYNC:
+            rc = _migrate_pages_batch(m, head, get_new_page, put_new_page, mode, reason, ret,
+                                      NR_MAX_MIGRATE_PAGES_RETRY, False, stats, True)
+        else:
+            astats = MigrateStats()
+            rc = _migrate_pages_batch(m, head, get_new_page, put_new_page,
+                                      MigrateMode.MIGRATE_ASYNC, reason, ret,
+                                      NR_MAX_MIGRATE_ASYNC_RETRY, False, astats, False)
+            stats.nr_succeeded += astats.nr_succeeded
+            if rc != -ENOMEM:
+                for pfn in list(mem.list_entries(ret)):  # retry the async failures too
+                    mem.list_move_tail(pfn, head)
+                rc = 0
+                single = m.alloc_list_head()
+                try:
+                    for pfn in list(mem.list_entries(head)):
+                        mem.list_move_tail(pfn, single)
+                        got = _migrate_pages_batch(m, single, get_new_page, put_new_page, mode,
+                                                   reason, ret, NR_MAX_MIGRATE_SYNC_RETRY, True,
+                                                   stats, True)
+                        for left in list(mem.list_entries(single)):
+                            mem.list_move_tail(left, ret)
+                        if got == -ENOMEM:
+                            rc = -ENOMEM
+                            break
+                        rc += got
+                finally:
+                    m.release_list_head(single)
+    finally:
+        for pfn in list(mem.list_entries(ret)):
+            mem.list_move_tail(pfn, head)
+        m.release_list_head(ret)
+    return rc
+
+
+def _migrate_pages_v48(m: Machine, head: int, get_new_page: GetNewPage,
+                       put_new_page: PutNewPage | None, mode: MigrateMode,
+                       reason: MigrateReason, stats: MigrateStats) -> int:
+    """v4.8's ``migrate_pages`` (and v4.7's): 10 passes, ``force`` from the fourth.
+
+    A permanent failure is put back at once and not retried; -ENOMEM stops at once.
+    """
+    mem = m.mem
+    rc = 0
+    retry = 1
+    for p in range(10):
+        if not retry:
+            break
+        retry = 0
+        for pfn in list(mem.list_entries(head)):
+            result = unmap_and_move(m, get_new_page, put_new_page, pfn, p > 2, mode, reason)
+            if result == MIGRATEPAGE_SUCCESS:
+                stats.nr_succeeded += 1
+            elif result == -EAGAIN:
+                retry += 1
+            elif result == -ENOMEM:
+                stats.nr_failed_pages += 1
+                return -ENOMEM
+            else:
+                stats.nr_failed_pages += 1
+    stats.nr_failed_pages += retry
+    return stats.nr_failed_pages
 
 
 def migrate_pages(m: Machine, head: int, get_new_page: GetNewPage,
@@ -542,10 +694,11 @@ def migrate_pages(m: Machine, head: int, get_new_page: GetNewPage,
                   reason: MigrateReason) -> tuple[int, MigrateStats]:
     """Migrate every page on the list at ``head`` (``migrate_pages``).
 
-    Passes: v4.8 makes 10 passes (``force`` from the fourth); mainline makes 10 in ASYNC
-    mode, otherwise 3 ASYNC passes and then 7 in the requested mode. -EAGAIN pages are
-    retried; -ENOMEM stops at once (pages not yet tried stay on the list); any other failure
-    is final. Returns ``(rc, stats)``: rc is the number of pages that failed (or -ENOMEM);
+    Passes: v4.8 makes 10 passes (``force`` from the fourth) and puts a permanently failed
+    page back at once; mainline (``profile.migrate_batch``) makes 10 in ASYNC mode, otherwise
+    3 ASYNC passes and then retries every page that failed, one at a time, with 7 passes in
+    the requested mode, and leaves permanent failures on the list for the caller. -EAGAIN
+    pages are retried; -ENOMEM stops at once (pages not yet tried stay on the list). Returns ``(rc, stats)``: rc is the number of pages that failed (or -ENOMEM);
     pages still on the list must be put back by the caller when rc != 0. Counts
     PGMIGRATE_SUCCESS/FAIL and emits ``mm_migrate_pages``.
     """
@@ -553,37 +706,10 @@ def migrate_pages(m: Machine, head: int, get_new_page: GetNewPage,
         raise InvalidArgument(f"unknown migrate mode {mode!r}")
     mem = m.mem
     stats = MigrateStats()
-    if m.profile.nr_isolated_v48:
-        schedule = [(p > 2, mode) for p in range(10)]
-    elif mode == MigrateMode.MIGRATE_ASYNC:
-        schedule = [(False, mode)] * NR_MAX_MIGRATE_PAGES_RETRY
+    if m.profile.migrate_batch:
+        rc = _migrate_pages_mainline(m, head, get_new_page, put_new_page, mode, reason, stats)
     else:
-        schedule = ([(False, MigrateMode.MIGRATE_ASYNC)] * NR_MAX_MIGRATE_ASYNC_RETRY
-                    + [(True, mode)] * NR_MAX_MIGRATE_SYNC_RETRY)
-    rc = 0
-    retry = 1
-    for force, pass_mode in schedule:
-        if not retry:
-            break
-        retry = 0
-        for pfn in list(mem.list_entries(head)):
-            result = unmap_and_move(m, get_new_page, put_new_page, pfn, force, pass_mode,
-                                    reason)
-            if result == MIGRATEPAGE_SUCCESS:
-                stats.nr_succeeded += 1
-            elif result == -EAGAIN:
-                retry += 1
-            elif result == -ENOMEM:
-                stats.nr_failed_pages += 1
-                rc = -ENOMEM
-                break
-            else:
-                stats.nr_failed_pages += 1
-        if rc == -ENOMEM:
-            break
-    if rc != -ENOMEM:
-        stats.nr_failed_pages += retry
-        rc = stats.nr_failed_pages
+        rc = _migrate_pages_v48(m, head, get_new_page, put_new_page, mode, reason, stats)
     m.vm_events[vs.PGMIGRATE_SUCCESS] += stats.nr_succeeded
     m.vm_events[vs.PGMIGRATE_FAIL] += stats.nr_failed_pages
     if m.trace is not None:

@@ -206,6 +206,17 @@ class Zone:
         self.per_cpu_pageset: list[PerCpuPages] = [
             PerCpuPages(batch=1, high_min=0, high_max=0) for _ in range(nr_cpus)
         ]
+        # Compaction state (struct zone, CONFIG_COMPACTION; used by mm/compaction.py): cached
+        # scanner positions ([0] async, [1] sync) and deferral. Zero, as in the kernel's
+        # zero-filled struct zone.
+        self.compact_cached_free_pfn = 0
+        self.compact_cached_migrate_pfn = [0, 0]
+        self.compact_init_migrate_pfn = 0
+        self.compact_init_free_pfn = 0
+        self.compact_considered = 0
+        self.compact_defer_shift = 0
+        self.compact_order_failed = 0
+        self.compact_blockskip_flush = False
 
     # kernel helper names -------------------------------------------------------------------
 
@@ -261,6 +272,13 @@ class PglistData:
         self.node_zones: list[Zone] = []
         self.vm_stat: list[int] = []
         self.totalreserve_pages = 0
+        # pgdat->nr_zones and the kcompactd request (mm/compaction.py sets them at boot);
+        # kcompactd_woken stands for a pending wake_up of the kcompactd thread.
+        self.nr_zones = 0
+        self.kcompactd_max_order = 0
+        self.kcompactd_highest_zoneidx = 0
+        self.kcompactd_woken = False
+        self.proactive_compact_trigger = False
 
     def __repr__(self) -> str:
         return (

@@ -892,9 +892,22 @@ def set_recommended_min_free_kbytes(m: Machine, min_free_kbytes: int) -> int:
     nr_zones = sum(1 for z in m.populated_zones() if z.idx <= ZoneType.ZONE_NORMAL)
     recommended = pageblock_nr_pages * nr_zones * 2
     recommended += pageblock_nr_pages * nr_zones * MIGRATE_PCPTYPES * MIGRATE_PCPTYPES
-    lowmem = sum(z.managed_pages for z in m.zones if z.idx <= ZoneType.ZONE_NORMAL)
-    recommended = min(recommended, lowmem // 20) << (PAGE_SHIFT - 10)
+    recommended = min(recommended, nr_free_buffer_pages(m) // 20) << (PAGE_SHIFT - 10)
     return max(recommended, min_free_kbytes)
+
+
+def nr_free_buffer_pages(m: Machine) -> int:
+    """Return managed pages above the high watermark in zones up to ZONE_NORMAL.
+
+    Models ``nr_free_buffer_pages()`` (``nr_free_zone_pages(gfp_zone(GFP_USER))``).
+    """
+    total = 0
+    for zone in m.zones:
+        if zone.idx <= ZoneType.ZONE_NORMAL:
+            high = zone.high_wmark_pages()
+            if zone.managed_pages > high:
+                total += zone.managed_pages - high
+    return total
 
 
 def __setup_per_zone_wmarks(m: Machine) -> None:
@@ -904,7 +917,7 @@ def __setup_per_zone_wmarks(m: Machine) -> None:
                        and z.idx != ZoneType.ZONE_DEVICE)
     for zone in m.zones:
         tmp = pages_min * zone.managed_pages // lowmem_pages if lowmem_pages else 0
-        if zone.idx == ZoneType.ZONE_MOVABLE or zone.idx == ZoneType.ZONE_DEVICE:
+        if zone.idx == ZoneType.ZONE_MOVABLE:
             # __GFP_HIGH and PF_MEMALLOC rarely need movable pages: a small fixed minimum.
             zone._watermark[WMARK_MIN] = min(max(zone.managed_pages // 1024, SWAP_CLUSTER_MAX),
                                              128)
@@ -1278,6 +1291,10 @@ def __alloc_pages_slowpath(m: Machine, gfp: int, order: int, ac: AllocContext) -
         pfn = m.direct_compact(gfp, order, alloc_flags, ac, "async")
         if pfn >= 0:
             return pfn
+    # retry: the kernel tries the freelists once more before giving up or reclaiming.
+    pfn = get_page_from_freelist(m, gfp, order, alloc_flags, ac)
+    if pfn >= 0:
+        return pfn
     if not can_direct_reclaim:
         return -1
     pfn = __alloc_pages_direct_reclaim(m, gfp, order, alloc_flags, ac)
@@ -1305,6 +1322,9 @@ def prepare_alloc_pages(m: Machine, gfp: int, order: int, preferred_nid: int) ->
     """Build the alloc context and fast-path flags (``prepare_alloc_pages``)."""
     highest_zoneidx = G.gfp_zone(gfp)
     zonelist = m.zonelist(preferred_nid, highest_zoneidx)
+    if gfp & G.__GFP_THISNODE:
+        # ZONELIST_NOFALLBACK: the preferred node's zones only.
+        zonelist = [z for z in zonelist if z.node == preferred_nid]
     if not zonelist:
         raise InvalidArgument(
             f"no populated zone at or below {ZoneType(highest_zoneidx).name} on node "
@@ -1598,3 +1618,34 @@ __all__ = [
 def free_frozen_pages(m: Machine, pfn: int, order: int) -> None:
     """Free a block whose refcount is already zero (``free_frozen_pages``)."""
     __free_frozen_pages(m, pfn, order, FPI_NONE)
+
+
+def __isolate_free_page(m: Machine, pfn: int, order: int) -> int:
+    """Take a free block off the buddy lists for compaction (``__isolate_free_page``, v6.10+).
+
+    Unless the block is isolated (MIGRATE_ISOLATE), the zone must keep its min watermark
+    (unboosted) plus ``2**order`` order-0 pages, counting CMA pages. The block leaves its free
+    list with its pages accounted as no longer free, and is no longer PageBuddy. A block of at
+    least half a pageblock converts every mergeable pageblock it touches to MOVABLE, moving
+    any other free pages there with it (``move_freepages_block``). Returns the pages taken
+    (``2**order``), or 0.
+    """
+    zone = m.page_zone(pfn)
+    mt = get_pageblock_migratetype(m, pfn)
+    if mt != MIGRATE_ISOLATE:
+        # Obey watermarks as if the page was being allocated: a raised order-0 watermark
+        # stands for the high-order check, since the high-order page is known to exist.
+        watermark = zone._watermark[WMARK_MIN] + (1 << order)
+        if not zone_watermark_ok(zone, 0, watermark, 0, ALLOC_CMA):
+            return 0
+    del_page_from_free_list(zone, pfn, order, mt)
+    if order >= pageblock_order - 1:
+        endpage = pfn + (1 << order) - 1
+        page = pfn
+        while page < endpage:
+            block_mt = get_pageblock_migratetype(m, page)
+            # Only change normal pageblocks (i.e., they can merge with others).
+            if migratetype_is_mergeable(block_mt):
+                move_freepages_block(zone, page, block_mt, MIGRATE_MOVABLE)
+            page += pageblock_nr_pages
+    return 1 << order

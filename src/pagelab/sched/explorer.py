@@ -1,0 +1,368 @@
+"""The schedule explorer: several CPUs over the same model code, every interleaving that matters.
+
+Each CPU runs a program (a function of the machine) on its own thread, but only one thread
+runs at a time: the model's preemption points (``m.preempt(what, pfn)``, called by the page
+lock, reference counts, the LRU lock and drivers' locks) hand a baton to whichever CPU the
+schedule picks next. ``m.wait(what, pfn)`` (``lock_page`` on a locked page, a migration entry)
+blocks the CPU until the page changes. No second copy of the protocol exists: the CPUs run
+the ordinary functions of :mod:`pagelab.mm`.
+
+A schedule is the list of CPU ids chosen at each preemption point. Strategies:
+
+* ``exhaustive(bound)``: every schedule with at most ``bound`` preemptions (CHESS,
+  Musuvathi & Qadeer 2007): switching away from a CPU that could go on counts one;
+  switching because the CPU blocked or finished is free.
+* ``random(n, seed)``: ``n`` seeded random schedules.
+* Hypothesis (``explore_hypothesis``): schedules drawn and shrunk by Hypothesis, so a failure
+  is reported as a short schedule.
+
+After every step the explorer runs the scenario's checks (``check_state()`` by default) and
+records any exception (``VM_BUG_ON_PAGE``, ``bad_page``, a failed check), any WARN_ON_ONCE,
+deadlocks (every unfinished CPU blocked) and runs that exceed the step limit (livelock).
+"""
+
+from __future__ import annotations
+
+import random as _random
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pagelab.errors import InvalidArgument
+from pagelab.mm import page_flags as pf
+
+if TYPE_CHECKING:
+    from pagelab.machine import Machine
+
+__all__ = ["Finding", "RunResult", "Scenario", "Step", "explore", "run_schedule"]
+
+Program = Callable[["Machine"], None]
+
+
+@dataclass
+class Scenario:
+    """What to explore: how to set up a machine, what each CPU runs, and what to check.
+
+    ``setup`` builds and prepares a fresh machine and returns it together with a context
+    object handed to every program and check (the pages and drivers the scenario uses).
+    ``programs`` are the CPUs' code, ``checks`` run after every step (each returns a list of
+    problems), ``final_checks`` when all CPUs have finished.
+    """
+
+    name: str
+    setup: Callable[[], tuple[Machine, Any]]
+    programs: list[Callable[[Machine, Any], None]]
+    checks: list[Callable[[Machine, Any], list[str]]] = field(default_factory=list)
+    final_checks: list[Callable[[Machine, Any], list[str]]] = field(default_factory=list)
+    check_state_every_step: bool = True
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One preemption point reached: which CPU, where, about which page, and its state."""
+
+    cpu: int
+    what: str
+    pfn: int
+    page: str
+
+
+@dataclass(frozen=True)
+class Finding:
+    """Something the explorer found wrong in one run."""
+
+    kind: str  # "bug" (an exception), "check", "warn", "deadlock", "livelock"
+    message: str
+    cpu: int | None = None
+
+
+@dataclass
+class RunResult:
+    """One run under one schedule."""
+
+    schedule: list[int]
+    steps: list[Step]
+    findings: list[Finding]
+    decisions: list[tuple[int, tuple[int, ...]]]  # (current cpu, enabled cpus) per point
+
+    @property
+    def failed(self) -> bool:
+        """Whether the run found anything."""
+        return bool(self.findings)
+
+
+class _Abort(BaseException):
+    """Raised in a CPU thread to unwind it when the run is over."""
+
+
+class _Cpu:
+    def __init__(self, cpu_id: int) -> None:
+        self.id = cpu_id
+        self.sem = threading.Semaphore(0)
+        self.done = False
+        self.blocked: tuple[str, int] | None = None
+        self.thread: threading.Thread | None = None
+
+
+class _Run:
+    """The machinery of one run: CPUs, the baton, the schedule being followed."""
+
+    def __init__(self, scenario: Scenario, choose: Callable[[int, int, tuple[int, ...]], int],
+                 max_steps: int, record_pages: bool) -> None:
+        self.scenario = scenario
+        self.choose = choose
+        self.max_steps = max_steps
+        self.record_pages = record_pages
+        self.m, self.ctx = scenario.setup()
+        self.cpus = [_Cpu(i) for i in range(len(scenario.programs))]
+        if len(self.cpus) > self.m.nr_cpus:
+            raise InvalidArgument(f"scenario {scenario.name} runs {len(self.cpus)} CPUs on a "
+                                  f"machine with {self.m.nr_cpus}; build it with more cpus")
+        self.current = 0
+        self.schedule: list[int] = []
+        self.decisions: list[tuple[int, tuple[int, ...]]] = []
+        self.steps: list[Step] = []
+        self.findings: list[Finding] = []
+        self.finished = threading.Event()
+        self.aborting = False
+
+    # --- hooks installed on the machine ------------------------------------------------------
+
+    def preempt(self, what: str, pfn: int) -> None:
+        if self.aborting:
+            raise _Abort
+        cpu = self.cpus[self.current]
+        self._record(cpu.id, what, pfn)
+        self._check_step()
+        self._switch(cpu)
+
+    def wait(self, what: str, pfn: int) -> None:
+        if self.aborting:
+            raise _Abort
+        cpu = self.cpus[self.current]
+        cpu.blocked = (what, pfn)
+        self._record(cpu.id, f"wait:{what}", pfn)
+        self._switch(cpu)
+
+    # --- scheduling ------------------------------------------------------------------------
+
+    def _runnable(self, cpu: _Cpu) -> bool:
+        if cpu.done:
+            return False
+        if cpu.blocked is None:
+            return True
+        what, pfn = cpu.blocked
+        if what == "page_lock":
+            return not self.m.mem.flags_mv[pfn] & (1 << pf.PG_locked)
+        return True  # other waits re-check their condition when they run again
+
+    def _switch(self, cpu: _Cpu) -> None:
+        enabled = tuple(c.id for c in self.cpus if self._runnable(c))
+        if not enabled:
+            if all(c.done for c in self.cpus):
+                self.finished.set()
+                return
+            waits = ", ".join(f"cpu{c.id} waits for {c.blocked[0]} on pfn {c.blocked[1]:#x}"
+                              for c in self.cpus if c.blocked is not None and not c.done)
+            self.findings.append(Finding("deadlock", f"every CPU is blocked: {waits}"))
+            self._abort()
+            raise _Abort
+        if len(self.steps) > self.max_steps:
+            self.findings.append(Finding("livelock", f"no end after {self.max_steps} steps"))
+            self._abort()
+            raise _Abort
+        current = cpu.id if not cpu.done else -1
+        nxt = self.choose(len(self.decisions), current, enabled)
+        if nxt not in enabled:
+            nxt = enabled[0]
+        self.decisions.append((current, enabled))
+        self.schedule.append(nxt)
+        if nxt == cpu.id:
+            cpu.blocked = None
+            return
+        self._hand_to(nxt)
+        if not cpu.done:
+            cpu.sem.acquire()
+            if self.aborting:
+                raise _Abort
+            cpu.blocked = None
+
+    def _hand_to(self, nxt: int) -> None:
+        self.current = nxt
+        self.m.cpu = nxt
+        target = self.cpus[nxt]
+        target.blocked = None
+        target.sem.release()
+
+    def _abort(self) -> None:
+        self.aborting = True
+        for c in self.cpus:
+            c.sem.release()
+        self.finished.set()
+
+    # --- steps and checks ------------------------------------------------------------------
+
+    def _record(self, cpu: int, what: str, pfn: int) -> None:
+        page = ""
+        if self.record_pages and 0 <= pfn < self.m.mem.nr_pfns:
+            page = self.m.mem.dump_page(pfn)
+        self.steps.append(Step(cpu, what, pfn, page))
+
+    def _check_step(self) -> None:
+        problems: list[str] = []
+        for check in self.scenario.checks:
+            problems.extend(check(self.m, self.ctx))
+        if problems:
+            self.findings.append(Finding("check", "; ".join(problems), self.current))
+            self._abort()
+            raise _Abort
+
+    # --- threads ---------------------------------------------------------------------------
+
+    def _body(self, cpu: _Cpu, program: Callable[[Machine, Any], None]) -> None:
+        cpu.sem.acquire()
+        try:
+            if self.aborting:
+                return
+            program(self.m, self.ctx)
+        except _Abort:
+            return
+        except Exception as exc:  # a kernel assertion or a driver bug: the finding
+            self.findings.append(Finding("bug", f"{type(exc).__name__}: {exc}", cpu.id))
+            self._abort()
+            return
+        cpu.done = True
+        cpu.blocked = None
+        if self.aborting:
+            return
+        try:
+            self._switch(cpu)
+        except _Abort:
+            return
+
+    def run(self) -> RunResult:
+        m = self.m
+        m.preempt = self.preempt
+        m.wait = self.wait  # type: ignore[method-assign]
+        for cpu, program in zip(self.cpus, self.scenario.programs, strict=True):
+            cpu.thread = threading.Thread(target=self._body, args=(cpu, program), daemon=True,
+                                          name=f"pagelab-cpu{cpu.id}")
+            cpu.thread.start()
+        first = self.choose(0, -1, tuple(c.id for c in self.cpus))
+        self.decisions.append((-1, tuple(c.id for c in self.cpus)))
+        self.schedule.append(first)
+        self._hand_to(first)
+        self.finished.wait()
+        for cpu in self.cpus:
+            if cpu.thread is not None:
+                cpu.thread.join(timeout=5)
+        m.preempt = None
+        del m.wait  # back to the class's sequential wait
+        if not self.findings:
+            self._final_checks()
+        for key, message in m.warnings.items():
+            self.findings.append(Finding("warn", f"{key}: {message}"))
+        return RunResult(self.schedule, self.steps, self.findings, self.decisions)
+
+    def _final_checks(self) -> None:
+        problems: list[str] = []
+        try:
+            self.m.check_state()
+        except Exception as exc:
+            problems.append(f"{type(exc).__name__}: {exc}")
+        for check in self.scenario.final_checks + self.scenario.checks:
+            problems.extend(check(self.m, self.ctx))
+        if problems:
+            self.findings.append(Finding("check", "; ".join(problems)))
+
+
+def run_schedule(scenario: Scenario, schedule: list[int], max_steps: int = 20_000,
+                 record_pages: bool = False) -> RunResult:
+    """Run ``scenario`` following ``schedule`` (then without preemption once it runs out)."""
+
+    def choose(i: int, current: int, enabled: tuple[int, ...]) -> int:
+        if i < len(schedule):
+            return schedule[i]
+        return current if current in enabled else enabled[0]
+
+    return _Run(scenario, choose, max_steps, record_pages).run()
+
+
+def _preemptions(decisions: list[tuple[int, tuple[int, ...]]], schedule: list[int]) -> int:
+    return sum(1 for (cur, enabled), nxt in zip(decisions, schedule, strict=False)
+               if cur in enabled and nxt != cur)
+
+
+@dataclass
+class ExploreResult:
+    """What an exploration found: counts and the first failing run, if any."""
+
+    scenario: str
+    strategy: str
+    schedules: int
+    failure: RunResult | None
+    bound: int | None = None
+    seconds: float = 0.0
+
+
+def exhaustive(scenario: Scenario, bound: int, max_schedules: int = 1_000_000,
+               max_steps: int = 20_000) -> Iterator[RunResult]:
+    """Yield runs of every schedule with at most ``bound`` preemptions (depth-first)."""
+    if bound < 0:
+        raise InvalidArgument(f"preemption bound {bound}: give 0 or more")
+    stack: list[list[int]] = [[]]
+    seen = 0
+    while stack and seen < max_schedules:
+        prefix = stack.pop()
+        result = run_schedule(scenario, prefix, max_steps)
+        seen += 1
+        yield result
+        if result.failed:
+            continue
+        decisions = result.decisions
+        sched = result.schedule
+        for i in range(len(decisions) - 1, len(prefix) - 1, -1):
+            current, enabled = decisions[i]
+            for alt in enabled:
+                if alt == sched[i]:
+                    continue
+                new = [*sched[:i], alt]
+                if _preemptions(decisions, new) <= bound:
+                    stack.append(new)
+
+
+def random_schedules(scenario: Scenario, count: int, seed: int,
+                     max_steps: int = 20_000) -> Iterator[RunResult]:
+    """Yield ``count`` runs under seeded random schedules."""
+    rng = _random.Random(seed)
+    for _ in range(count):
+        def choose(i: int, current: int, enabled: tuple[int, ...]) -> int:
+            return enabled[rng.randrange(len(enabled))]
+
+        yield _Run(scenario, choose, max_steps, False).run()
+
+
+def explore(scenario: Scenario, strategy: str = "exhaustive", bound: int = 2,
+            count: int = 1000, seed: int = 0) -> ExploreResult:
+    """Explore ``scenario``; stop at the first failing schedule."""
+    import time
+
+    t0 = time.perf_counter()
+    if strategy == "exhaustive":
+        runs: Iterator[RunResult] = exhaustive(scenario, bound)
+    elif strategy == "random":
+        runs = random_schedules(scenario, count, seed)
+    else:
+        raise InvalidArgument(f"unknown strategy {strategy!r}; use exhaustive or random")
+    n = 0
+    failure = None
+    for result in runs:
+        n += 1
+        if result.failed:
+            failure = result
+            break
+    return ExploreResult(scenario.name, strategy, n, failure,
+                         bound if strategy == "exhaustive" else None,
+                         time.perf_counter() - t0)
