@@ -228,6 +228,63 @@ def driver_check(
     out.print("driver-check: PASS")
 
 
+class Strategy(StrEnum):
+    """How ``pagelab explore`` picks schedules."""
+
+    exhaustive = "exhaustive"
+    random = "random"
+
+
+@app.command()
+def explore(
+    scenario: Annotated[str, typer.Argument(help="Scenario name (see --list).")] = "",
+    bound: Annotated[int, typer.Option(help="Preemption bound (exhaustive).")] = 2,
+    strategy: Annotated[Strategy, typer.Option(help="exhaustive or random.")]
+    = Strategy.exhaustive,
+    count: Annotated[int, typer.Option(help="Schedules to try (random).")] = 1000,
+    seed: Annotated[int, typer.Option(help="Seed (random).")] = 0,
+    save: Annotated[Path | None, typer.Option(help="Write a failing schedule here.")] = None,
+    replay: Annotated[Path | None, typer.Option(help="Re-run a saved schedule, step by "
+                                                "step.")] = None,
+    list_: Annotated[bool, typer.Option("--list", help="List the scenarios.")] = False,
+) -> None:
+    """Explore a scenario's interleavings on several CPUs; replay a failing schedule."""
+    from pagelab.sched import explorer as ex
+    from pagelab.sched.scenarios import SCENARIOS, get_scenario
+
+    if list_:
+        for name, factory in SCENARIOS.items():
+            out.print(f"{name:24} {factory().description}")
+        return
+    if replay is not None:
+        name, schedule = ex.parse_replay(_read_text(replay))
+        sc = get_scenario(name)
+        result = ex.run_schedule(sc, schedule, record_pages=True)
+        out.print(f"[bold]{name}[/bold]: schedule {schedule}")
+        for line in ex.describe_run(result):
+            out.print(line, markup=False)
+        if result.failed:
+            raise typer.Exit(1)
+        return
+    if not scenario:
+        raise BadInput("give a scenario name (pagelab explore --list shows them)")
+    sc = get_scenario(scenario)
+    found = ex.explore(sc, strategy.value, bound=bound, count=count, seed=seed)
+    how = f"bound {bound}" if strategy == Strategy.exhaustive else f"seed {seed}"
+    if found.failure is None:
+        out.print(f"{scenario}: {found.schedules} schedules ({strategy.value}, {how}) in "
+                  f"{found.seconds:.2f} s: no finding")
+        return
+    out.print(f"[bold red]{scenario}: finding after {found.schedules} schedules[/bold red]")
+    for line in ex.describe_run(found.failure)[-3:]:
+        out.print(line, markup=False)
+    out.print(f"schedule: {found.failure.schedule}")
+    if save is not None:
+        save.write_text(ex.format_schedule(sc, found.failure))
+        out.print(f"replay with: pagelab explore --replay {save}")
+    raise typer.Exit(1)
+
+
 def _one_line(message: str) -> str:
     return " ".join(message.split())
 

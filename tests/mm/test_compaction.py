@@ -108,7 +108,7 @@ class Toy:
                 if mem.token_mv[p] != self.tokens[p]]
 
 
-def fragmented(memory: str = "512M", pages: int = 60000, profile: str = "mainline",
+def fragmented(memory: str = "256M", pages: int = 30000, profile: str = "mainline",
                ) -> tuple[Machine, MmStruct, np.ndarray]:
     """A machine where a process faulted ``pages`` anon pages and unmapped every other one."""
     m = Machine.build(memory=memory, profile=profile)
@@ -263,7 +263,7 @@ def test_compact_memory_makes_huge_pages_and_keeps_every_token() -> None:
     v1 = m.vmstat
     assert free_blocks(m) > before
     migrated = v1["pgmigrate_success"] - v0["pgmigrate_success"]
-    assert migrated > 5000
+    assert migrated > 2000
     # Every migrated page was isolated once as a source and taken once as a target.
     assert v1["compact_isolated"] - v0["compact_isolated"] >= 2 * migrated
     assert v1["compact_migrate_scanned"] > 0 and v1["compact_free_scanned"] > 0
@@ -286,7 +286,7 @@ def test_sysctl_compact_memory_accepts_only_1() -> None:
 
 def test_trace_fields_are_the_kernels() -> None:
     ftrace = pytest.importorskip("pagelab.io.ftrace")
-    m, p, _ = fragmented(pages=20000)
+    m, _p, _ = fragmented(pages=20000)
     sink = m.trace = Sink()
     m.compact_memory()
     exhaust_free_blocks(m)
@@ -517,7 +517,7 @@ def skipped_blocks(m: Machine, zone: Zone) -> set[int]:
 
 
 def test_skip_hints_are_set_honoured_and_reset() -> None:
-    m, p, kept = fragmented()
+    m, p, _kept = fragmented()
     zone = dma32(m)
     assert not skipped_blocks(m, zone)
     # A kcompactd-style run (skip hints honoured): the first LRU isolation in a block marks
@@ -545,15 +545,28 @@ def test_skip_hints_are_set_honoured_and_reset() -> None:
     # Reset: only after a direct compactor's scanners met (compact_blockskip_flush), and
     # only for blocks that sample as a source (LRU) or target (free page).
     zone.compact_blockskip_flush = False
+    unflushed = skipped_blocks(m, zone)
     C.reset_isolation_suitable(m, m.nodes[0])
-    assert skipped_blocks(m, zone) == skipped_blocks(m, zone) and skipped_blocks(m, zone)
+    assert skipped_blocks(m, zone) == unflushed
     zone.compact_blockskip_flush = True
     before = skipped_blocks(m, zone)
     C.reset_isolation_suitable(m, m.nodes[0])
     after = skipped_blocks(m, zone)
     assert after < before and not zone.compact_blockskip_flush
-    lru_block = int(kept[len(kept) // 2]) >> pageblock_order
-    assert lru_block not in after
+    # Cleared blocks showed an LRU or a free page among every 8th page; blocks with neither
+    # anywhere keep the hint.
+    mem = m.mem
+    for block in before:
+        start = block << pageblock_order
+        samples = np.arange(start, start + pageblock_nr_pages, 8)
+        lru = (mem.flags[samples] & np.uint64(1 << pf.PG_lru)) != 0
+        buddy = ((mem.mapcount[samples] >> 24) & 0xFF) == pf.PGTY_buddy
+        if block not in after:
+            assert (lru | buddy).any()
+        every = np.arange(start, start + pageblock_nr_pages)
+        if not ((mem.flags[every] & np.uint64(1 << pf.PG_lru)) != 0).any() and not (
+                ((mem.mapcount[every] >> 24) & 0xFF) == pf.PGTY_buddy).any():
+            assert block in after
     clean(m, p)
 
 
@@ -605,7 +618,7 @@ def test_deferral_arithmetic() -> None:
 
 
 def test_compaction_suitable_order_of_checks(monkeypatch: pytest.MonkeyPatch) -> None:
-    m, p, _ = fragmented()
+    m, _p, _ = fragmented()
     exhaust_free_blocks(m)
     zone = dma32(m)
     sink = m.trace = Sink()
@@ -670,7 +683,7 @@ def test_result_enum_values_and_trace_names() -> None:
 
 
 def test_direct_compaction_success_counters() -> None:
-    m, p, _ = fragmented(pages=100000)
+    m, p, _ = fragmented()
     exhaust_free_blocks(m)
     v0 = m.vmstat
     assert not m.in_direct_compaction
@@ -688,7 +701,7 @@ def test_direct_compaction_success_counters() -> None:
 
 
 def test_direct_compaction_failure_counters_and_deferral() -> None:
-    m, p, kept = fragmented(pages=100000)
+    m, p, kept = fragmented()
     exhaust_free_blocks(m)
     p.pin(kept)  # nothing can move: no block can be freed
     v0 = m.vmstat
@@ -705,7 +718,7 @@ def test_direct_compaction_failure_counters_and_deferral() -> None:
 
 
 def test_direct_compaction_needs_gfp_io() -> None:
-    m, p, _ = fragmented(pages=100000)
+    m, p, _ = fragmented()
     exhaust_free_blocks(m)
     ac, alloc_flags = pa.prepare_alloc_pages(m, G.GFP_NOIO, 9, 0)
     v0 = m.vmstat
@@ -779,7 +792,7 @@ def test_isolate_free_page_obeys_the_min_watermark() -> None:
 
 
 def test_kcompactd_wakeup_and_work() -> None:
-    m, p, _ = fragmented(pages=100000)
+    m, p, _ = fragmented()
     exhaust_free_blocks(m)
     pgdat = m.nodes[0]
     assert pgdat.kcompactd_highest_zoneidx == ZoneType.ZONE_DMA32  # nr_zones - 1
@@ -834,7 +847,7 @@ def test_proactive_compaction() -> None:
 
 def _run_all(use_shortcuts: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, ...]:
     monkeypatch.setattr(C, "USE_SHORTCUTS", use_shortcuts)
-    m, p, kept = fragmented(memory="256M", pages=30000)
+    m, p, _kept = fragmented(memory="256M", pages=30000)
     thp = m.alloc_page_raw(G.GFP_HIGHUSER_MOVABLE | G.__GFP_COMP, 9, 0)
     swap.folio_add_lru(m, thp)
     m.alloc_page_raw(G.GFP_KERNEL | G.__GFP_COMP, 10, 0)

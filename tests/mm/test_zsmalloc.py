@@ -142,7 +142,7 @@ def test_geometry_known_rows() -> None:
 
 
 def test_config_for_profiles() -> None:
-    m, pool = make("v4.8")
+    _, pool = make("v4.8")
     c = pool.config
     assert (c.chain_size, c.legacy_locking, c.migrate_empty, c.last_page_private2) == \
         (4, True, False, True)
@@ -431,6 +431,7 @@ def test_mainline_reader_makes_migration_fail_einval() -> None:
     assert pool.zs_obj_read_begin(h, 300) == b"z" * 300  # holds the zspage read lock
     pfn = pool.object_location(h)[0]
     head, got = isolate(m, [pfn])
+    assert got == [pfn]
     rc, stats = migrate(m, head)
     assert rc == 1 and stats.nr_failed_pages == 1  # -EINVAL: given up, put back
     assert pool.object_location(h)[0] == pfn and not pf.PageIsolated(m.mem, pfn)

@@ -20,9 +20,9 @@ True
 Page contents come from a :class:`ContentModel`: a seeded generator that turns a content
 token (the model's stand-in for a page's bytes) into 4096 real bytes, a tunable fraction of
 them random and the rest a repeated motif, with optional same-filled pages. Compressed sizes
-are those of real compression: raw deflate from the standard library (zram's "deflate"
-backend, v6.12+; the kernel's default is lzo-rle, whose sizes differ but follow the data the
-same way).
+are those of real compression: raw deflate from the standard library's zlib, level 1 by
+default, 4 KiB window (zram's "deflate" backend exists since v6.12; the kernel's default
+is lzo-rle, whose sizes differ but follow the data the same way).
 
 Version differences modelled (v4.8 → v6.16):
 
@@ -221,9 +221,8 @@ class Zram:
     # --- compression ---------------------------------------------------------------------------
 
     def zcomp_compress(self, data: bytes) -> bytes:
-        """Compress a page (raw deflate)."""
-        c = zlib.compressobj(self.comp_level, zlib.DEFLATED, -15)
-        return c.compress(data) + c.flush()
+        """Compress a page: raw deflate with a 4 KiB window (a page needs no more)."""
+        return zlib.compress(data, self.comp_level, -12)
 
     def zcomp_decompress(self, data: bytes) -> bytes:
         """Decompress a page; a wrong result is a model bug (stored bytes were corrupted)."""

@@ -117,7 +117,7 @@ class ModelLock:
             if self.m.preempt is None:
                 raise ModelBug(f"{self.name} taken while held by CPU {self.owner}: in a "
                                "sequential run this deadlocks")
-            self.m.wait(self.name, -1)
+            self.m.wait(self.name, -1, ready=lambda: self.owner is None)
 
     def unlock(self) -> None:
         """Release the lock; it must be held."""

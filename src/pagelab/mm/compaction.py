@@ -608,7 +608,7 @@ def __reset_isolation_pfn(zone: Zone, pfn: int, check_source: bool, check_target
     """
     m = zone.machine
     mem = m.mem
-    if not m.pfn_valid(pfn) or not m.present[pfn]:
+    if not m.pfn_valid(pfn):  # pfn_to_online_page()
         return False
     if mem.flags_mv[pfn] >> pf.NODES_PGSHIFT != _zone_bits(zone):
         return False
@@ -620,10 +620,10 @@ def __reset_isolation_pfn(zone: Zone, pfn: int, check_source: bool, check_target
             and pa.get_pageblock_migratetype(m, pfn) != MIGRATE_MOVABLE):
         return False
     block_pfn = max(pageblock_start_pfn(pfn), zone.zone_start_pfn)
-    if m.pfn_valid(block_pfn) and m.present[block_pfn]:
+    if m.pfn_valid(block_pfn):
         pfn = block_pfn
     block_pfn = min(pageblock_end_pfn(pfn) - 1, zone.zone_end_pfn - 1)
-    if not m.pfn_valid(block_pfn) or not m.present[block_pfn]:
+    if not m.pfn_valid(block_pfn):
         return False
     samples = np.arange(pfn, block_pfn + 1, 1 << PAGE_ALLOC_COSTLY_ORDER)
     hit = np.zeros(len(samples), dtype=np.bool_)

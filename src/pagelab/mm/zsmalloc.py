@@ -17,7 +17,8 @@ Models ``mm/zsmalloc.c``. Two eras are modelled, chosen by the machine's profile
   CONFIG_ZSMALLOC_CHAIN_SIZE = 8 pages picked by least waste (``calculate_zspage_chain_size``,
   v6.3), twelve ZS_INUSE_RATIO_* fullness groups (v6.3), a pool rwlock plus class locks and a
   zspage lock instead of handle pins (v5.17, "zsmalloc: replace per zpage lock with
-  pool->migrate_lock"; class lock re-introduced and zspage lock made preemptible in v6.15),
+  pool->migrate_lock"; the pool lock is called ``lock`` and the zspage lock became
+  preemptible in v6.15; v6.2 to about v6.8 used one pool spinlock instead [U]),
   no zspage isolation (v5.17, c4549b871102), ``obj = (pfn << OBJ_INDEX_BITS) | obj_idx``, the
   PGTY_zsmalloc page type with the first-object offset in its low 24 bits (v6.11 [U]), and
   ``zs_page_migrate`` that gives up with -EINVAL when a reader holds the zspage lock
@@ -43,7 +44,8 @@ the deferred-free work runs at the next entry into the pool (or :meth:`ZsPool.fl
 as a workqueue would soon after; one ``AddressSpace`` per pool stands for v4.8's
 ``pool->inode->i_mapping`` (mainline's ``zsmalloc_mops`` is global and finds the pool
 through the zspage; the observable difference is only the mapping word); versions between
-v5.17 and v6.14 use the v6.15 lock structure (a sequential run gives the same results);
+v5.17 and v6.14 use the v6.15 lock structure (the v6.2.. single pool spinlock is not
+modelled; a sequential run gives the same results);
 ``zs_map_object`` is kept on mainline pools although v6.16 replaced it by
 ``zs_obj_read_begin``/``zs_obj_write`` (both APIs exist on every pool).
 

@@ -103,6 +103,7 @@ class _Cpu:
         self.sem = threading.Semaphore(0)
         self.done = False
         self.blocked: tuple[str, int] | None = None
+        self.ready: Callable[[], bool] | None = None
         self.thread: threading.Thread | None = None
 
 
@@ -138,11 +139,12 @@ class _Run:
         self._check_step()
         self._switch(cpu)
 
-    def wait(self, what: str, pfn: int) -> None:
+    def wait(self, what: str, pfn: int, ready: Callable[[], bool] | None = None) -> None:
         if self.aborting:
             raise _Abort
         cpu = self.cpus[self.current]
         cpu.blocked = (what, pfn)
+        cpu.ready = ready
         self._record(cpu.id, f"wait:{what}", pfn)
         self._switch(cpu)
 
@@ -154,6 +156,8 @@ class _Run:
         if cpu.blocked is None:
             return True
         what, pfn = cpu.blocked
+        if cpu.ready is not None:
+            return cpu.ready()
         if what == "page_lock":
             return not self.m.mem.flags_mv[pfn] & (1 << pf.PG_locked)
         return True  # other waits re-check their condition when they run again
@@ -212,6 +216,11 @@ class _Run:
 
     def _check_step(self) -> None:
         problems: list[str] = []
+        if self.scenario.check_state_every_step:
+            try:
+                self.m.check_state(owners=False)
+            except Exception as exc:
+                problems.append(f"{type(exc).__name__}: {exc}")
         for check in self.scenario.checks:
             problems.extend(check(self.m, self.ctx))
         if problems:
@@ -366,3 +375,51 @@ def explore(scenario: Scenario, strategy: str = "exhaustive", bound: int = 2,
     return ExploreResult(scenario.name, strategy, n, failure,
                          bound if strategy == "exhaustive" else None,
                          time.perf_counter() - t0)
+
+
+def format_schedule(scenario: Scenario, result: RunResult) -> str:
+    """Return a failing run as a short replay file: scenario, schedule, findings (JSON)."""
+    import json
+
+    return json.dumps({
+        "scenario": scenario.name,
+        "schedule": result.schedule,
+        "findings": [f"{f.kind}: {f.message}" for f in result.findings],
+    }, indent=1) + "\n"
+
+
+def parse_replay(text: str) -> tuple[str, list[int]]:
+    """Read a replay file written by :func:`format_schedule`; return (scenario, schedule)."""
+    import json
+
+    from pagelab.errors import BadInput
+
+    try:
+        data = json.loads(text)
+        name = data["scenario"]
+        schedule = data["schedule"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise BadInput(f"not a pagelab replay file ({exc}); give a file written by "
+                       "'pagelab explore ... --save FILE'") from None
+    if not isinstance(name, str) or not isinstance(schedule, list) or not all(
+            isinstance(c, int) and c >= 0 for c in schedule):
+        raise BadInput("replay file: 'scenario' must be a name and 'schedule' a list of CPU "
+                       "numbers; give a file written by 'pagelab explore ... --save FILE'")
+    return name, schedule
+
+
+def describe_run(result: RunResult) -> list[str]:
+    """Return the steps of a run as lines a reader can follow: which CPU did what, where."""
+    lines = []
+    previous_cpu = None
+    for i, step in enumerate(result.steps):
+        switch = "" if step.cpu == previous_cpu else "  <- switch"
+        previous_cpu = step.cpu
+        where = f" pfn {step.pfn:#x}" if step.pfn >= 0 else ""
+        lines.append(f"{i:4d}  cpu{step.cpu}  {step.what}{where}{switch}")
+        if step.page:
+            lines.append(f"            {step.page}")
+    for finding in result.findings:
+        who = f" on cpu{finding.cpu}" if finding.cpu is not None else ""
+        lines.append(f"FINDING ({finding.kind}{who}): {finding.message}")
+    return lines
