@@ -228,6 +228,45 @@ def driver_check(
     out.print("driver-check: PASS")
 
 
+@experiment_app.command("fragmenter")
+def experiment_fragmenter(
+    memory: Annotated[str, typer.Option(help="RAM of the simulated machine.")] = "1G",
+    seconds: Annotated[float, typer.Option(help="Virtual seconds of kcompactd.")] = 10.0,
+    proactiveness: Annotated[int, typer.Option(help="vm.compaction_proactiveness.")] = 20,
+    profile: Annotated[str, typer.Option(help="Kernel profile.")] = "mainline",
+    seed: Annotated[int, typer.Option(help="Seed.")] = 1,
+) -> None:
+    """Fragment memory (free 3/4 of every 2 MiB) and watch proactive compaction work it off."""
+    from pagelab.machine import Machine
+    from pagelab.workloads.fragmenter import run_fragmenter
+
+    m = Machine.build(memory=memory, profile=profile, seed=seed)
+    if not 0 <= proactiveness <= 100:
+        raise BadInput(f"proactiveness {proactiveness}: give 0..100")
+    m.compaction_proactiveness = proactiveness
+    out.print(f"[bold]{m!r}[/bold]")
+    with Progress(console=err, transient=True) as bar:
+        task = bar.add_task("kcompactd", total=None)
+        result = run_fragmenter(m, seconds=seconds,
+                                progress=lambda done, total: bar.update(task, completed=done,
+                                                                        total=total))
+    m.check_state()
+    out.print("[bold]/proc/buddyinfo after fragmenting[/bold]")
+    out.print(result.buddyinfo_before, end="")
+    table = Table(title=f"node 0 fragmentation score (proactive compaction above "
+                        f"{result.wmark_high}, down to {result.wmark_low})")
+    for col in ("time (ms)", "score", "free 2 MiB blocks"):
+        table.add_column(col, justify="right")
+    for t, score, blocks in zip(result.times_ms, result.scores, result.order9_blocks,
+                                strict=True):
+        table.add_row(str(t), str(score), str(blocks))
+    out.print(table)
+    out.print("[bold]/proc/buddyinfo at the end[/bold]")
+    out.print(result.buddyinfo_after, end="")
+    for name, delta in result.counters.items():
+        out.print(f"{name} {delta}")
+
+
 class Strategy(StrEnum):
     """How ``pagelab explore`` picks schedules."""
 

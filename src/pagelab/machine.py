@@ -10,12 +10,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from pagelab.errors import BadConfiguration, InvalidArgument, ModelBug
+from pagelab.io.ftrace import TraceSink
 from pagelab.mm import compaction, mm_init
 from pagelab.mm import page_alloc as pa
 from pagelab.mm import page_flags as pf
@@ -41,7 +41,6 @@ from pagelab.mm.mmzone import (
     zone_names,
 )
 from pagelab.mm.page_alloc import AllocContext
-from pagelab.io.ftrace import TraceSink
 from pagelab.profile import KernelProfile, resolve_profile
 from pagelab.sched.clock import DEFAULT_COST_MODEL, CostModel, VirtualClock
 
@@ -114,6 +113,9 @@ class Machine:
         #: Virtual time and the cost of each modelled operation (calibrated on a real kernel).
         self.clock = VirtualClock()
         self.cost: CostModel = DEFAULT_COST_MODEL
+        #: sysctl vm.stat_interval: the vmstat worker's period (``vmstat_update``), in ns.
+        self.stat_interval_ns = 1_000_000_000
+        self._next_vmstat_ns = self.stat_interval_ns
         # sysctls
         self.watermark_scale_factor = 10
         self.watermark_boost_factor = 15000
@@ -384,6 +386,25 @@ class Machine:
         """Start recording tracepoints (all, or those named as tracefs ``set_event`` takes)."""
         self.trace = TraceSink(self.clock, events=events, max_entries=max_entries)
         return self.trace
+
+    def timer_tick(self) -> None:
+        """Run the periodic kernel work whose time has come on the virtual clock.
+
+        For now the vmstat worker (``vmstat_update``, every ``stat_interval``), which decays
+        every CPU's pcp ``high``. Called by whatever advances the clock (faults, unmaps,
+        compaction).
+        """
+        now = self.clock.now_ns
+        while now >= self._next_vmstat_ns:
+            for cpu in range(self.nr_cpus):
+                pa.refresh_cpu_vm_stats(self, cpu)
+            self._next_vmstat_ns += self.stat_interval_ns
+
+    def charge(self, ns: float) -> None:
+        """Advance the virtual clock by ``ns`` and run any periodic work that fell due."""
+        self.clock.now_ns += int(ns)
+        if self.clock.now_ns >= self._next_vmstat_ns:
+            self.timer_tick()
 
     def warn_once(self, key: str, message: str) -> None:
         """Record a ``WARN_ON_ONCE`` that fired (the first message per site is kept)."""

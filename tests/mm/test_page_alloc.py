@@ -8,7 +8,8 @@ types and the zone counters; ``check_state()`` must hold throughout. The unit te
 single kernel decisions against expectations worked out by hand from the kernel source.
 
 Only the mainline profile is compared: the oracle does not model v4.8's __rmqueue_fallback
-(see ``test_v48_fallback_keeps_free_lists_on_their_pageblock_type``).
+(see ``test_v48_fallback_keeps_free_lists_on_their_pageblock_type``). Machines are built
+without the direct-compaction hook (:func:`build`): the oracle is the allocator alone.
 """
 
 from __future__ import annotations
@@ -386,7 +387,12 @@ def m128() -> Machine:
 
 
 def test_expand_puts_upper_halves_at_list_heads(m128: Machine) -> None:
-    """expand(): splitting order 10 down to 0 leaves P+512, P+256, ..., P+1 at list heads."""
+    """expand(): splitting order 10 down to 0 leaves P+512, P+256, ..., P+1 at list heads.
+
+    (The lists below the order split are empty by construction, since __rmqueue_smallest()
+    and the fallbacks take the smallest order that has a block: head or tail cannot be told
+    apart there; what this pins is which halves are freed, at which orders.)
+    """
     dma32 = m128.zones[1]
     carve_all(m128, dma32, MIGRATE_MOVABLE, range(0, 10))  # only order-10 blocks remain
     p = free_list(m128, dma32, 10, MIGRATE_MOVABLE)[0]

@@ -360,10 +360,14 @@ def count_compact_events(m: Machine, item: int, delta: int) -> None:
 
 
 def _charge(m: Machine, ns: float) -> None:
-    """Advance the machine's virtual clock by ``ns`` when it has one (no kernel counterpart)."""
+    """Advance the machine's virtual clock by ``ns`` when it has one (no kernel counterpart).
+
+    Periodic kernel work that falls due meanwhile (the vmstat worker's pcp decay) runs too.
+    """
     clock = getattr(m, "clock", None)
     if clock is not None and ns > 0:
         clock.advance(round(ns))
+        m.timer_tick()
 
 
 def _cost(m: Machine) -> Any:

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from pagelab.errors import BadConfiguration
+from pagelab.errors import BadConfiguration, ModelBug
 from pagelab.mm import page_flags as pf
 
 __all__ = ["LIST_POISON1", "LIST_POISON2", "MemMap", "PageView"]
@@ -118,11 +118,20 @@ class MemMap:
         """Return the last entry of a non-empty list (``list_last_entry``)."""
         return self.lru_prev_mv[head] >> 1
 
+    def _list_corruption(self, what: str) -> None:
+        raise ModelBug(f"list corruption (CONFIG_DEBUG_LIST): {what}")
+
     def list_add(self, entry: int, head: int) -> None:
-        """Insert ``entry`` right after ``head`` (``list_add``: the hot end)."""
+        """Insert ``entry`` right after ``head`` (``list_add``: the hot end).
+
+        Checks what ``__list_add_valid`` checks (CONFIG_DEBUG_LIST).
+        """
         nxt = self.lru_next_mv
         prv = self.lru_prev_mv
         first = nxt[head]
+        if prv[first >> 1] != head << 1 or entry == head or entry << 1 == first:
+            self._list_corruption(f"list_add of {entry:#x} after {head:#x}: next->prev should "
+                                  f"be prev ({head:#x}), but was {prv[first >> 1] >> 1:#x}")
         e2 = entry << 1
         nxt[entry] = first
         prv[entry] = head << 1
@@ -134,6 +143,9 @@ class MemMap:
         nxt = self.lru_next_mv
         prv = self.lru_prev_mv
         last = prv[head]
+        if nxt[last >> 1] != head << 1 or entry == head or entry << 1 == last:
+            self._list_corruption(f"list_add_tail of {entry:#x} before {head:#x}: prev->next "
+                                  f"should be next ({head:#x}), but was {nxt[last >> 1] >> 1:#x}")
         e2 = entry << 1
         nxt[entry] = head << 1
         prv[entry] = last
@@ -141,11 +153,18 @@ class MemMap:
         prv[head] = e2
 
     def list_del(self, entry: int) -> None:
-        """Unlink ``entry`` and poison its links (``list_del``)."""
+        """Unlink ``entry`` and poison its links (``list_del``).
+
+        Checks what ``__list_del_entry_valid`` checks (CONFIG_DEBUG_LIST).
+        """
         nxt = self.lru_next_mv
         prv = self.lru_prev_mv
         n = nxt[entry]
         p = prv[entry]
+        if n == LIST_POISON1 or p == LIST_POISON2 or nxt[p >> 1] != entry << 1 or \
+                prv[n >> 1] != entry << 1:
+            self._list_corruption(f"list_del of {entry:#x}: its neighbours do not point back "
+                                  "at it (deleted twice, or on two lists)")
         nxt[p >> 1] = n
         prv[n >> 1] = p
         nxt[entry] = LIST_POISON1
@@ -157,6 +176,9 @@ class MemMap:
         prv = self.lru_prev_mv
         n = nxt[entry]
         p = prv[entry]
+        if nxt[p >> 1] != entry << 1 or prv[n >> 1] != entry << 1:
+            self._list_corruption(f"list_move_tail of {entry:#x}: its neighbours do not point "
+                                  "back at it")
         nxt[p >> 1] = n
         prv[n >> 1] = p
         self.list_add_tail(entry, head)
@@ -166,9 +188,13 @@ class MemMap:
         nxt = self.lru_next_mv
         cur = nxt[head]
         stop = head << 1
+        limit = self.nr_pfns
         while cur != stop:
             yield cur >> 1
             cur = nxt[cur >> 1]
+            limit -= 1
+            if limit < 0 or cur < 0:
+                self._list_corruption(f"the list at {head:#x} does not lead back to its head")
 
     def list_len(self, head: int) -> int:
         """Count the entries of a list by walking it, as pagetypeinfo does."""

@@ -106,6 +106,7 @@ class MmStruct:
         got = np.full(nr_pages, -1, dtype=np.int64)
         alloc = m.alloc_page_raw
         nid = m.cpu % m.nr_nodes
+        fault_cost = m.cost.alloc_page
         for i in range(nr_pages):
             pfn = alloc(mask, 0, nid)
             if pfn < 0:
@@ -123,6 +124,7 @@ class MmStruct:
             self.pte[vpn] = pfn
             self.tokens[vpn] = token
             got[i] = pfn
+            m.charge(fault_cost)
         if len(got):
             m.nodes[nid].vm_stat[vs.NR_ANON_MAPPED] += len(got)
         return got
@@ -200,6 +202,7 @@ class MmStruct:
         if pins:
             mem.refcount_mv[pte] -= pins * GUP_PIN_COUNTING_BIAS
         swap.put_page(m, pte)
+        m.charge(m.cost.free_page)
 
     def exit(self) -> None:
         """Tear the address space down (``exit_mmap``): unmap everything."""

@@ -668,7 +668,6 @@ def _migrate_pages_v48(m: Machine, head: int, get_new_page: GetNewPage,
     A permanent failure is put back at once and not retried; -ENOMEM stops at once.
     """
     mem = m.mem
-    rc = 0
     retry = 1
     for p in range(10):
         if not retry:
@@ -698,13 +697,13 @@ def migrate_pages(m: Machine, head: int, get_new_page: GetNewPage,
     page back at once; mainline (``profile.migrate_batch``) makes 10 in ASYNC mode, otherwise
     3 ASYNC passes and then retries every page that failed, one at a time, with 7 passes in
     the requested mode, and leaves permanent failures on the list for the caller. -EAGAIN
-    pages are retried; -ENOMEM stops at once (pages not yet tried stay on the list). Returns ``(rc, stats)``: rc is the number of pages that failed (or -ENOMEM);
-    pages still on the list must be put back by the caller when rc != 0. Counts
+    pages are retried; -ENOMEM stops at once (pages not yet tried stay on the list).
+    Returns ``(rc, stats)``: rc is the number of pages that failed (or -ENOMEM); pages
+    still on the list must be put back by the caller when rc != 0. Counts
     PGMIGRATE_SUCCESS/FAIL and emits ``mm_migrate_pages``.
     """
     if mode not in MigrateMode.__members__.values():
         raise InvalidArgument(f"unknown migrate mode {mode!r}")
-    mem = m.mem
     stats = MigrateStats()
     if m.profile.migrate_batch:
         rc = _migrate_pages_mainline(m, head, get_new_page, put_new_page, mode, reason, stats)

@@ -1649,3 +1649,28 @@ def __isolate_free_page(m: Machine, pfn: int, order: int) -> int:
                 move_freepages_block(zone, page, block_mt, MIGRATE_MOVABLE)
             page += pageblock_nr_pages
     return 1 << order
+
+
+def decay_pcp_high(zone: Zone, pcp: PerCpuPages) -> bool:
+    """Lower an idle pcp's ``high`` by an eighth and free what is above it (``decay_pcp_high``).
+
+    Models v6.18: ``high = max3(count - (batch << PCP_BATCH_SCALE_MAX), high - high / 8,
+    high_min)``; the pages above the new high go back to the buddy. Run by the vmstat worker
+    every second (:func:`refresh_cpu_vm_stats`). Returns whether there is more to decay.
+    """
+    if pcp.high > pcp.high_min:
+        pcp.high = max(pcp.count - (pcp.batch << PCP_BATCH_SCALE_MAX),
+                       pcp.high - (pcp.high >> 3), pcp.high_min)
+    to_drain = pcp.count - pcp.high
+    if to_drain > 0:
+        free_pcppages_bulk(zone, to_drain, pcp, 0)
+    return pcp.high > pcp.high_min or to_drain > 0
+
+
+def refresh_cpu_vm_stats(m: Machine, cpu: int) -> None:
+    """The vmstat worker's pass over one CPU's zones (mm/vmstat.c ``refresh_cpu_vm_stats``).
+
+    The model's counters are always exact, so of this worker only the pcp decay remains.
+    """
+    for zone in m.populated_zones():
+        decay_pcp_high(zone, zone.per_cpu_pageset[cpu])

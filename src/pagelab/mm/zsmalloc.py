@@ -47,7 +47,14 @@ through the zspage; the observable difference is only the mapping word); version
 v5.17 and v6.14 use the v6.15 lock structure (the v6.2.. single pool spinlock is not
 modelled; a sequential run gives the same results);
 ``zs_map_object`` is kept on mainline pools although v6.16 replaced it by
-``zs_obj_read_begin``/``zs_obj_write`` (both APIs exist on every pool).
+``zs_obj_read_begin``/``zs_obj_write`` (both APIs exist on every pool). The pre-4.8 profile
+(v4.7) uses v4.8's structures without movability (v4.7 had no ``struct zspage`` and freed
+zspages without page locks; the model's trylock of unmovable pages always succeeds).
+
+Spinning locks (class lock, handle pin, zspage and pool rwlocks) call ``m.preempt`` before
+each acquisition and ``m.wait(what, pfn, ready=...)`` while contended: the schedule explorer
+blocks the spinning CPU until the lock is free, and a sequential run reports the contended
+lock as the deadlock it would be.
 
 >>> from pagelab import Machine
 >>> from pagelab.mm.zsmalloc import zs_create_pool
@@ -578,8 +585,8 @@ class ZsPool:
         m = self.m
         if m.preempt is not None:
             m.preempt(what, pfn)
-        while lock.owner is not None or lock.writer or lock.readers:
-            m.wait(what, pfn)
+        while lock.owner is not None:
+            m.wait(what, pfn, ready=lambda: lock.owner is None)
         lock.owner = m.cpu
 
     def _spin_unlock(self, lock: _Lock, what: str, pfn: int = -1) -> None:
@@ -599,7 +606,7 @@ class ZsPool:
         if m.preempt is not None:
             m.preempt("zs_pool_lock", -1)
         while lock.writer:
-            m.wait("zs_pool_lock", -1)
+            m.wait("zs_pool_lock", -1, ready=lambda: not lock.writer)
         lock.readers += 1
 
     def _pool_read_unlock(self) -> None:
@@ -613,7 +620,7 @@ class ZsPool:
         if m.preempt is not None:
             m.preempt("zs_pool_lock", -1)
         while lock.writer or lock.readers:
-            m.wait("zs_pool_lock", -1)
+            m.wait("zs_pool_lock", -1, ready=lambda: not (lock.writer or lock.readers))
         lock.writer = True
 
     def _pool_write_unlock(self) -> None:
@@ -627,7 +634,7 @@ class ZsPool:
         if m.preempt is not None:
             m.preempt("zs_zspage_lock", zspage.first_page)
         while zspage.writer:
-            m.wait("zs_zspage_lock", zspage.first_page)
+            m.wait("zs_zspage_lock", zspage.first_page, ready=lambda: not zspage.writer)
         zspage.readers += 1
 
     def migrate_read_unlock(self, zspage: ZsPage) -> None:
@@ -642,7 +649,8 @@ class ZsPool:
         if m.preempt is not None:
             m.preempt("zs_zspage_lock", zspage.first_page)
         while zspage.writer or zspage.readers:
-            m.wait("zs_zspage_lock", zspage.first_page)
+            m.wait("zs_zspage_lock", zspage.first_page,
+                   ready=lambda: not (zspage.writer or zspage.readers))
         zspage.writer = True
 
     def zspage_write_trylock(self, zspage: ZsPage) -> bool:
@@ -673,8 +681,9 @@ class ZsPool:
         slot = handle >> 3
         if m.preempt is not None:
             m.preempt("zs_handle_pin", -1)
-        while self._hval[slot] & (1 << HANDLE_PIN_BIT):
-            m.wait("zs_handle_pin", -1)
+        hval = self._hval
+        while hval[slot] & (1 << HANDLE_PIN_BIT):
+            m.wait("zs_handle_pin", -1, ready=lambda: not hval[slot] & (1 << HANDLE_PIN_BIT))
         self._hval[slot] |= 1 << HANDLE_PIN_BIT
 
     def trypin_tag(self, handle: int) -> bool:

@@ -333,7 +333,7 @@ def exhaustive(scenario: Scenario, bound: int, max_schedules: int = 1_000_000,
         decisions = result.decisions
         sched = result.schedule
         for i in range(len(decisions) - 1, len(prefix) - 1, -1):
-            current, enabled = decisions[i]
+            _current, enabled = decisions[i]
             for alt in enabled:
                 if alt == sched[i]:
                     continue

@@ -102,13 +102,165 @@ def scenario_balloon_deflate(nr_pages: int = 2) -> Scenario:
     )
 
 
+# --- (b) two CPUs compact the same pageblock of non-LRU pages ---------------------------------
+
+
+def _toy_setup(nr_pages: int) -> Callable[[], tuple[Machine, Any]]:
+    def setup() -> tuple[Machine, Any]:
+        from pagelab.drivers.gpu import Gpu
+
+        m = Machine.build(memory=SCENARIO_MEMORY, cpus=2)
+        gpu = Gpu(m)
+        bo = gpu.create_bo(nr_pages)
+        assert bo is not None
+        return m, {"gpu": gpu, "bo": bo, "pages": list(bo.pages)}
+
+    return setup
+
+
+def _gpu_check(m: Machine, ctx: Any) -> list[str]:
+    return list(ctx["gpu"].check())
+
+
+def scenario_two_compactors(nr_pages: int = 2) -> Scenario:
+    """(b) Two CPUs run compaction's isolate-and-migrate over the same non-LRU pages."""
+    return Scenario(
+        name="two_compactors",
+        setup=_toy_setup(nr_pages),
+        programs=[
+            lambda m, ctx: isolate_and_migrate(m, ctx["pages"]),
+            lambda m, ctx: isolate_and_migrate(m, ctx["pages"]),
+        ],
+        final_checks=[_gpu_check, no_stray_isolation],
+        description="two CPUs compact the same pageblock of non-LRU movable pages: PG_isolated, "
+                    "set and tested under the page lock, must let only one isolate each page",
+    )
+
+
+# --- (c) a THP whose first tail page's mapping word looks movable -----------------------------
+
+
+def _thp_setup() -> tuple[Machine, Any]:
+    from pagelab.mm.gfp import GFP_TRANSHUGE_LIGHT
+
+    m = Machine.build(memory=SCENARIO_MEMORY, cpus=2)
+    head = m.alloc_page_raw(GFP_TRANSHUGE_LIGHT, 9, 0)
+    assert head >= 0
+    # PMD-mapped three times: _entire_mapcount == 2, which aliases the first tail's mapping
+    # word (v4.8: compound_mapcount) and reads as PAGE_MAPPING_MOVABLE.
+    m.mem.mapping_mv[head + 1] = 2
+    return m, {"head": head, "tail": head + 1}
+
+
+def _thp_release(m: Machine, ctx: Any) -> None:
+    from pagelab.mm.swap import put_page
+
+    m.mem.mapping_mv[ctx["head"] + 1] = -1  # unmapped again: _entire_mapcount back to -1
+    put_page(m, ctx["head"])
+
+
+def _thp_not_isolated(m: Machine, ctx: Any) -> list[str]:
+    mem = m.mem
+    tail = ctx["tail"]
+    if mem.flags_mv[tail] & (1 << pf.PG_isolated):
+        return [f"THP tail {tail:#x} was isolated as a movable page: {mem.dump_page(tail)}"]
+    return []
+
+
+def scenario_thp_tail() -> Scenario:
+    """(c) The migrate scanner meets a THP's first tail page whose mapping looks movable."""
+    return Scenario(
+        name="thp_tail",
+        setup=_thp_setup,
+        programs=[
+            lambda m, ctx: isolate_and_migrate(m, [ctx["tail"]]),
+            _thp_release,
+        ],
+        checks=[_thp_not_isolated],
+        final_checks=[no_stray_isolation],
+        description="the migrate scanner meets a THP whose first tail page's mapping word "
+                    "(the entire mapcount) reads as PAGE_MAPPING_MOVABLE while the THP is "
+                    "freed: get_page_unless_zero on the tail must refuse it",
+    )
+
+
+# --- (e) a GPU buffer unpinned or freed during migration --------------------------------------
+
+
+def _gpu_churn(m: Machine, ctx: Any) -> None:
+    gpu = ctx["gpu"]
+    bo = ctx["bo"]
+    gpu.pin(bo)
+    gpu.render(bo)
+    gpu.unpin(bo)
+    gpu.destroy_bo(bo)
+
+
+def scenario_gpu_free() -> Scenario:
+    """(e) A GPU buffer is pinned, rendered, unpinned and freed while compaction migrates it."""
+    return Scenario(
+        name="gpu_free",
+        setup=_toy_setup(2),
+        programs=[
+            lambda m, ctx: isolate_and_migrate(m, ctx["pages"]),
+            _gpu_churn,
+        ],
+        final_checks=[_gpu_check, no_stray_isolation],
+        description="a GPU buffer object is pinned for DMA, written, unpinned and destroyed "
+                    "while compaction isolates and migrates its pages",
+    )
+
+
+# --- (f) a user's driver, against compaction and its own alloc/free ---------------------------
+
+
+def scenario_user_driver(spec: str, nr_pages: int = 2) -> Scenario:
+    """(f) A driver given as ``module:Class``: compaction against its own release and alloc."""
+    from pagelab.drivers.loader import load_driver
+
+    cls = load_driver(spec)
+
+    def setup() -> tuple[Machine, Any]:
+        m = Machine.build(memory=SCENARIO_MEMORY, cpus=2)
+        driver = cls(m)  # type: ignore[call-arg]  # the pluggable contract: Driver(m)
+        handle = driver.allocate(nr_pages)
+        if handle is None:
+            raise InvalidArgument(f"{spec}: allocate({nr_pages}) returned None on a fresh "
+                                  f"{SCENARIO_MEMORY} machine")
+        pages = sorted(int(p) for p in np.nonzero(
+            (m.mem.mapping & pf.PAGE_MAPPING_FLAGS) == pf.PAGE_MAPPING_MOVABLE)[0])
+        return m, {"driver": driver, "handle": handle, "pages": pages}
+
+    def churn(m: Machine, ctx: Any) -> None:
+        driver = ctx["driver"]
+        driver.release(ctx["handle"])
+        again = driver.allocate(1)
+        if again is not None:
+            driver.release(again)
+
+    return Scenario(
+        name=f"driver:{spec}",
+        setup=setup,
+        programs=[lambda m, ctx: isolate_and_migrate(m, ctx["pages"]), churn],
+        final_checks=[no_stray_isolation],
+        description=f"compaction against {spec}'s own release and allocation",
+    )
+
+
 SCENARIOS: dict[str, Callable[[], Scenario]] = {
     "balloon_deflate": scenario_balloon_deflate,
+    "two_compactors": scenario_two_compactors,
+    "thp_tail": scenario_thp_tail,
+    "gpu_free": scenario_gpu_free,
 }
 
 
-def get_scenario(name: str) -> Scenario:
-    """Return the scenario called ``name``."""
+def get_scenario(name: str, driver: str | None = None) -> Scenario:
+    """Return the scenario called ``name`` (``user_driver`` needs ``driver="module:Class"``)."""
+    if name in ("user_driver", "driver"):
+        if not driver:
+            raise InvalidArgument("the user_driver scenario needs --driver module:Class")
+        return scenario_user_driver(driver)
     factory = SCENARIOS.get(name)
     if factory is None:
         raise InvalidArgument(f"unknown scenario {name!r}; use one of {', '.join(SCENARIOS)}")
