@@ -11,8 +11,8 @@ from pagelab.workloads.fragmenter import run_fragmenter
 
 
 def test_proactive_compaction_lowers_the_score() -> None:
-    m = Machine.build(memory="512M", seed=1)
-    result = run_fragmenter(m, seconds=2.0)
+    m = Machine.build(memory="256M", seed=1)
+    result = run_fragmenter(m, seconds=1.0)
     m.check_state()
     assert result.counters["pgmigrate_success"] > 0
     assert result.scores[-1] <= result.wmark_low
@@ -20,9 +20,9 @@ def test_proactive_compaction_lowers_the_score() -> None:
 
 
 def test_no_proactive_compaction_when_proactiveness_is_zero() -> None:
-    m = Machine.build(memory="512M", seed=1)
+    m = Machine.build(memory="256M", seed=1)
     m.compaction_proactiveness = 0
-    result = run_fragmenter(m, seconds=2.0)
+    result = run_fragmenter(m, seconds=1.0)
     assert result.counters["pgmigrate_success"] == 0
     assert result.scores[0] == result.scores[-1]
 
@@ -37,6 +37,6 @@ def test_bad_arguments() -> None:
 
 def test_cli_runs(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        main(["experiment", "fragmenter", "--memory", "512M", "--seconds", "1"])
+        main(["experiment", "fragmenter", "--memory", "256M", "--seconds", "0.5"])
     assert exit_info.value.code == 0
     assert "fragmentation score" in capsys.readouterr().out

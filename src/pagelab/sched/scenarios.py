@@ -184,6 +184,72 @@ def scenario_thp_tail() -> Scenario:
     )
 
 
+# --- (d) zsmalloc zs_free and zs_compact racing with page migration ---------------------------
+
+
+def _zsmalloc_setup() -> tuple[Machine, Any]:
+    from pagelab.mm.gfp import GFP_NOIO, __GFP_HIGHMEM, __GFP_MOVABLE
+    from pagelab.mm.zsmalloc import ZsPool
+
+    m = Machine.build(memory=SCENARIO_MEMORY, cpus=2)
+    pool = ZsPool(m, "zram0")
+    gfp = GFP_NOIO | __GFP_HIGHMEM | __GFP_MOVABLE
+    data = {}
+    # Objects of 1000 bytes: four per page, straddling page boundaries inside a zspage.
+    for i in range(6):
+        handle = pool.zs_malloc(1000, gfp)
+        payload = bytes([i + 1]) * 1000
+        pool.zs_obj_write(handle, payload)
+        data[handle] = payload
+    pages = sorted(int(p) for p in np.nonzero(pf.PGTY_zsmalloc == (
+        (m.mem.mapcount >> 24) & 0xFF))[0])
+    klass = pool.size_class[pool.get_zspage(pages[0]).klass]
+    return m, {"pool": pool, "data": data, "pages": pages, "class": klass}
+
+
+def _zs_free_and_compact(m: Machine, ctx: Any) -> None:
+    """zs_free half the objects, then zs_compact the one class that holds zspages.
+
+    ``zs_compact`` walks all 255 classes, taking each class's lock; the empty ones share no
+    state with the migration of this class's pages, so the scenario compacts only the busy
+    class (a partial-order reduction: those lock operations commute with everything else).
+    """
+    pool = ctx["pool"]
+    data = ctx["data"]
+    for handle in list(data)[::2]:
+        pool.zs_free(handle)
+        del data[handle]
+    klass = ctx["class"]
+    if pool._legacy:
+        pool._zs_compact_class_legacy(klass)
+    else:
+        pool._zs_compact_class_mainline(klass)
+
+
+def _zs_check(m: Machine, ctx: Any) -> list[str]:
+    pool = ctx["pool"]
+    pool.flush_work()
+    problems = list(pool.check())
+    for handle, payload in ctx["data"].items():
+        got = pool.zs_obj_read(handle, len(payload))
+        if got != payload:
+            problems.append(f"zsmalloc object {handle:#x} reads back changed bytes")
+    return problems
+
+
+def scenario_zsmalloc() -> Scenario:
+    """(d) zs_free and zs_compact on one CPU while compaction migrates zspage pages."""
+    return Scenario(
+        name="zsmalloc",
+        setup=_zsmalloc_setup,
+        programs=[lambda m, ctx: isolate_and_migrate(m, ctx["pages"]), _zs_free_and_compact],
+        final_checks=[_zs_check, no_stray_isolation],
+        description="zsmalloc's zs_free and zs_compact race with the migration of the pool's "
+                    "pages: class lock, zspage migrate lock and handle pins must keep every "
+                    "object's bytes",
+    )
+
+
 # --- (e) a GPU buffer unpinned or freed during migration --------------------------------------
 
 
@@ -252,6 +318,7 @@ SCENARIOS: dict[str, Callable[[], Scenario]] = {
     "two_compactors": scenario_two_compactors,
     "thp_tail": scenario_thp_tail,
     "gpu_free": scenario_gpu_free,
+    "zsmalloc": scenario_zsmalloc,
 }
 
 
