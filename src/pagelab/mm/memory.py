@@ -35,6 +35,8 @@ __all__ = ["GUP_PIN_COUNTING_BIAS", "File", "MmStruct"]
 GUP_PIN_COUNTING_BIAS = 1024
 
 _ANON_FLAGS = 1 << pf.PG_swapbacked
+#: HPAGE_PMD_ORDER on x86-64.
+THP_ORDER = 9
 _INITIAL_PTES = 1024
 
 
@@ -59,6 +61,8 @@ class MmStruct:
         self.file_vpns: dict[int, tuple[File, int]] = {}
         self.next_vpn = 0
         self.pinned: dict[int, int] = {}
+        #: PMD-mapped THPs: first virtual page -> head pfn.
+        self.thp_heads: dict[int, int] = {}
         self.dead = False
         m.state_checkers.append(self.check)
 
@@ -129,6 +133,54 @@ class MmStruct:
             m.nodes[nid].vm_stat[vs.NR_ANON_MAPPED] += len(got)
         return got
 
+    def touch_thp(self, nr_huge: int) -> NDArray[np.int64]:
+        """Fault in ``nr_huge`` anonymous THPs mapped by a PMD (``do_huge_pmd_anonymous_page``).
+
+        Each is an order-9 compound folio (GFP_TRANSHUGE_LIGHT) on the LRU as one folio; the
+        PMD mapping counts in ``_entire_mapcount`` (0 = mapped once), the word that aliases
+        the first tail page's ``mapping``. Returns the head pfns; stops at the first failure.
+        Unmap a THP with :meth:`unmap` of its head pfn (the whole PMD goes).
+        """
+        from pagelab.mm.gfp import GFP_TRANSHUGE_LIGHT
+
+        m = self.m
+        mem = m.mem
+        nr = 1 << THP_ORDER
+        heads: list[int] = []
+        for _ in range(nr_huge):
+            head = m.alloc_page_raw(GFP_TRANSHUGE_LIGHT, THP_ORDER, m.cpu % m.nr_nodes)
+            if head < 0:
+                break
+            base = self._grow(nr)
+            mem.mapping_mv[head] = self.anon_vma.mapping_word
+            mem.index_mv[head] = base
+            mem.flags_mv[head] = mem.flags_mv[head] | _ANON_FLAGS
+            mem.mapping_mv[head + 1] = 0  # _entire_mapcount: -1 -> 0, mapped by one PMD
+            tokens = np.arange(nr, dtype=np.uint32) + m.new_token()
+            m._token_seq += nr
+            mem.token[head: head + nr] = tokens
+            swap.folio_add_lru(m, head)
+            self.pte[base: base + nr] = np.arange(head, head + nr)
+            self.tokens[base: base + nr] = tokens
+            self.thp_heads[base] = head
+            m.nodes[m.page_zone(head).node].vm_stat[vs.NR_ANON_MAPPED] += nr
+            m.nodes[m.page_zone(head).node].vm_stat[vs.NR_ANON_THPS] += nr
+            heads.append(head)
+            m.charge(m.cost.alloc_page * 8)
+        return np.asarray(heads, dtype=np.int64)
+
+    def _unmap_thp(self, base: int) -> None:
+        """``zap_huge_pmd``: drop the PMD mapping and the folio's reference."""
+        m = self.m
+        mem = m.mem
+        head = self.thp_heads.pop(base)
+        nr = 1 << THP_ORDER
+        self.pte[base: base + nr] = PTE_NONE
+        mem.mapping_mv[head + 1] = -1  # _entire_mapcount back to -1
+        m.nodes[m.page_zone(head).node].vm_stat[vs.NR_ANON_MAPPED] -= nr
+        m.nodes[m.page_zone(head).node].vm_stat[vs.NR_ANON_THPS] -= nr
+        swap.put_page(m, head)
+
     def map_file(self, file: File, nr_pages: int) -> NDArray[np.int64]:
         """Map the first ``nr_pages`` of ``file``, reading missing ones into the page cache."""
         if nr_pages < 0:
@@ -177,9 +229,16 @@ class MmStruct:
         return vpn
 
     def unmap(self, pfns: Iterable[int]) -> None:
-        """Unmap pages by pfn (``zap_pte_range``): drop the mapping and the reference."""
+        """Unmap pages by pfn (``zap_pte_range``): drop the mapping and the reference.
+
+        The head pfn of a THP from :meth:`touch_thp` unmaps the whole PMD mapping.
+        """
         for pfn in np.asarray(list(pfns) if not isinstance(pfns, np.ndarray) else pfns):
-            self.unmap_vpn(self._vpn_of(int(pfn)))
+            vpn = self._vpn_of(int(pfn))
+            if vpn in self.thp_heads:
+                self._unmap_thp(vpn)
+            else:
+                self.unmap_vpn(vpn)
 
     def unmap_vpn(self, vpn: int) -> None:
         """Unmap the page at virtual page ``vpn``."""
@@ -206,6 +265,8 @@ class MmStruct:
 
     def exit(self) -> None:
         """Tear the address space down (``exit_mmap``): unmap everything."""
+        for base in list(self.thp_heads):
+            self._unmap_thp(base)
         for vpn in np.nonzero(self.pte[: self.next_vpn] != PTE_NONE)[0]:
             self.unmap_vpn(int(vpn))
         self.dead = True
@@ -271,10 +332,14 @@ class MmStruct:
         mem = self.m.mem
         ptes = self.pte[: self.next_vpn]
         for vpn in np.nonzero(ptes >= 0)[0][:100000]:
-            pfn = int(ptes[vpn])
+            pfn = pf.compound_head(mem, int(ptes[vpn]))
             if mem.refcount_mv[pfn] <= 0 or pf.PageBuddy(mem, pfn):
                 problems.append(f"{self.name}: vpn {int(vpn)} maps free pfn {pfn:#x}: "
                                 f"{mem.dump_page(pfn)}")
+            elif pf.PageHead(mem, pfn):
+                if mem.mapping_mv[pfn + 1] < 0:  # _entire_mapcount of a PMD-mapped THP
+                    problems.append(f"{self.name}: vpn {int(vpn)} maps THP {pfn:#x} whose "
+                                    "entire mapcount says it is unmapped")
             elif mem.mapcount_mv[pfn] < 0:
                 problems.append(f"{self.name}: vpn {int(vpn)} maps pfn {pfn:#x} with "
                                 f"mapcount {mem.mapcount_mv[pfn]}")

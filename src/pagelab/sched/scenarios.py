@@ -201,8 +201,8 @@ def _zsmalloc_setup() -> tuple[Machine, Any]:
         payload = bytes([i + 1]) * 1000
         pool.zs_obj_write(handle, payload)
         data[handle] = payload
-    pages = sorted(int(p) for p in np.nonzero(pf.PGTY_zsmalloc == (
-        (m.mem.mapcount >> 24) & 0xFF))[0])
+    types = (m.mem.mapcount >> 24) & 0xFF
+    pages = sorted(int(p) for p in np.nonzero(types == pf.PGTY_zsmalloc)[0])
     klass = pool.size_class[pool.get_zspage(pages[0]).klass]
     return m, {"pool": pool, "data": data, "pages": pages, "class": klass}
 

@@ -24,12 +24,12 @@ import numpy as np
 from pagelab.errors import InvalidArgument
 from pagelab.machine import Machine
 from pagelab.mm import vmstat as vs
+from pagelab.mm.hugetlb import alloc_pool_huge_folio, free_huge_folio
 from pagelab.mm.mmzone import PAGE_SHIFT, pageblock_nr_pages
 
 __all__ = ["CompactionTestResult", "run_compaction_test"]
 
 MAP_SIZE_MB = 100
-HUGETLB_GFP = "GFP_HIGHUSER|__GFP_COMP|__GFP_RETRY_MAYFAIL|__GFP_NOWARN|__GFP_THISNODE"
 _COUNTERS = ("compact_stall", "compact_success", "compact_fail", "compact_migrate_scanned",
              "compact_free_scanned", "compact_isolated", "pgmigrate_success", "pgmigrate_fail")
 
@@ -107,8 +107,8 @@ def run_compaction_test(m: Machine, pin_holes: bool = False,
     target = int(mem_free_kb * 0.8) // hugepage_kb // 2
     huge: list[int] = []
     for _ in range(target):
-        pfn = m.alloc_pages(pageblock_nr_pages.bit_length() - 1, HUGETLB_GFP)
-        if pfn is None:
+        pfn = alloc_pool_huge_folio(m, m.cpu % m.nr_nodes)
+        if pfn < 0:
             break
         huge.append(pfn)
     nr_hugepages = len(huge)
@@ -121,6 +121,6 @@ def run_compaction_test(m: Machine, pin_holes: bool = False,
         counters={name: m.vmstat[name] - before[name] for name in _COUNTERS},
     )
     for pfn in huge:  # write the initial nr_hugepages (0) back
-        m.free_pages(pfn, pageblock_nr_pages.bit_length() - 1)
+        free_huge_folio(m, pfn)
     task.exit()  # the process exits: pins dropped, everything unmapped
     return result
