@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from enum import StrEnum
@@ -286,6 +287,8 @@ def explore(
     replay: Annotated[Path | None, typer.Option(help="Re-run a saved schedule, step by "
                                                 "step.")] = None,
     list_: Annotated[bool, typer.Option("--list", help="List the scenarios.")] = False,
+    driver: Annotated[str | None, typer.Option(help="module:Class for the user_driver "
+                                               "scenario.")] = None,
 ) -> None:
     """Explore a scenario's interleavings on several CPUs; replay a failing schedule."""
     from pagelab.sched import explorer as ex
@@ -294,10 +297,15 @@ def explore(
     if list_:
         for name, factory in SCENARIOS.items():
             out.print(f"{name:24} {factory().description}")
+        out.print(f"{'user_driver':24} your driver (--driver module:Class) against compaction "
+                  "and its own release and allocation")
         return
     if replay is not None:
         name, schedule = ex.parse_replay(_read_text(replay))
-        sc = get_scenario(name)
+        if name.startswith("driver:"):
+            sc = get_scenario("user_driver", driver=name.removeprefix("driver:"))
+        else:
+            sc = get_scenario(name)
         result = ex.run_schedule(sc, schedule, record_pages=True)
         out.print(f"[bold]{name}[/bold]: schedule {schedule}")
         for line in ex.describe_run(result):
@@ -307,7 +315,9 @@ def explore(
         return
     if not scenario:
         raise BadInput("give a scenario name (pagelab explore --list shows them)")
-    sc = get_scenario(scenario)
+    if driver and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # drivers next to the user's work, as uvicorn does
+    sc = get_scenario(scenario, driver=driver)
     found = ex.explore(sc, strategy.value, bound=bound, count=count, seed=seed)
     how = f"bound {bound}" if strategy == Strategy.exhaustive else f"seed {seed}"
     if found.failure is None:

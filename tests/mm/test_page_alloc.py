@@ -237,9 +237,16 @@ def fill_both(m: Machine, b: Buddy, gfp: str, held: list[tuple[int, int]],
             held.append((pfn, order))
 
 
+def vmstat_update_both(m: Machine, b: Buddy) -> None:
+    """One pass of the vmstat worker on every CPU (pcp decay), as Machine.timer_tick runs it."""
+    for cpu in range(m.nr_cpus):
+        pa.refresh_cpu_vm_stats(m, cpu)
+        ref.refresh_cpu_vm_stats(b, cpu)
+
+
 def random_operation(m: Machine, b: Buddy, rng: random.Random,
                      held: list[tuple[int, int]], pressure: bool = False) -> None:
-    """One random step: free, switch CPU, drain, a burst of order 1..3 frees, or allocate.
+    """One random step: free, switch CPU, drain, vmstat tick, many order 1..3 frees, or alloc.
 
     With ``pressure``, rare steps also fill memory up to a watermark, or free every other
     held block (leaving free holes between busy blocks: fragmentation).
@@ -261,7 +268,9 @@ def random_operation(m: Machine, b: Buddy, rng: random.Random,
     elif x < 0.43:
         m.drain_all_pages()
         b.drain_all_pages()
-    elif held and x < 0.44:
+    elif x < 0.435:
+        vmstat_update_both(m, b)
+    elif held and x < 0.445:
         # Many high-order pcp frees in a row: the free_high path of free_frozen_page_commit.
         burst = [blk for blk in held if 1 <= blk[1] <= 3][:200]
         for blk in burst:
@@ -342,6 +351,10 @@ class AllocatorAgainstOracle(RuleBasedStateMachine):
     @rule(cpu=st.integers(0, 3))
     def switch_cpu(self, cpu: int) -> None:
         self.m.cpu = self.b.cpu = cpu % self.m.nr_cpus
+
+    @rule()
+    def vmstat_update(self) -> None:
+        vmstat_update_both(self.m, self.b)
 
     @rule()
     def drain(self) -> None:

@@ -21,7 +21,7 @@ Representation (``struct page`` is replaced by pfns):
 Scope: the mainline profile (CONFIG_CMA=n, THP on, ZONE_DMA32, mobility grouping as the
 machine has it), one CPU running at a time (locks always succeed). Not covered: page
 isolation (MIGRATE_ISOLATE), CMA, shuffling, page reporting, guard pages, compaction
-capture, decay_pcp_high, memory hotplug, cpusets, __GFP_NORETRY / __GFP_MEMALLOC / OOM, and
+capture, the remote-node pcp expiry of the vmstat worker (drain_zone_pages), memory hotplug, cpusets, __GFP_NORETRY / __GFP_MEMALLOC / OOM, and
 v4.8's __rmqueue_fallback. kswapd is the model's stand-in (wakeup_kswapd drops the node's
 watermark boosts at once). Pages allocated here are never PageLRU or movable_ops, so
 ``prep_move_freepages_block`` counts no movable pages. The slow path stops after the first
@@ -733,6 +733,27 @@ def free_pcppages_bulk(b: Buddy, zone: Zone, count: int, pcp: PerCpuPages, pinde
             __free_one_page(b, zone, pfn, order, mt, FPI_NONE)
             if not (count > 0 and lst):
                 break
+
+
+def decay_pcp_high(b: Buddy, zone: Zone, pcp: PerCpuPages) -> bool:
+    """decay_pcp_high(): lower an idle pcp's high by 1/8 and free what is above it."""
+    todo = False
+    if pcp.high > pcp.high_min:
+        pcp.high = max(pcp.count - (pcp.batch << CONFIG_PCP_BATCH_SCALE_MAX),
+                       pcp.high - (pcp.high >> 3), pcp.high_min)
+        if pcp.high > pcp.high_min:
+            todo = True
+    to_drain = pcp.count - pcp.high
+    if to_drain > 0:
+        free_pcppages_bulk(b, zone, to_drain, pcp, 0)
+        todo = True
+    return todo
+
+
+def refresh_cpu_vm_stats(b: Buddy, cpu: int) -> None:
+    """refresh_cpu_vm_stats() (mm/vmstat.c): of the vmstat worker, only the pcp decay."""
+    for zone in b.populated_zones():
+        decay_pcp_high(b, zone, zone.pcp[cpu])
 
 
 def drain_pages_zone(b: Buddy, cpu: int, zone: Zone) -> None:
