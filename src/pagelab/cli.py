@@ -273,6 +273,7 @@ class Strategy(StrEnum):
 
     exhaustive = "exhaustive"
     random = "random"
+    hypothesis = "hypothesis"
 
 
 @app.command()

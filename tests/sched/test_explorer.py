@@ -248,6 +248,21 @@ def test_every_broken_variant_is_found_and_replays(name: str, explore_broken) ->
     assert any(line.startswith("FINDING") for line in lines)
 
 
+def test_hypothesis_strategy_finds_and_shrinks_a_break(monkeypatch: pytest.MonkeyPatch) -> None:
+    _break_gpu_get_page(monkeypatch)
+    found = ex.explore(get_scenario("gpu_free"), "hypothesis", count=200, seed=3)
+    assert found.failure is not None
+    again = ex.run_schedule(get_scenario("gpu_free"), found.failure.schedule)
+    assert again.failed
+    # Shrunk: the explicit choices Hypothesis kept are short.
+    assert len(found.failure.schedule) < 60
+
+
+def test_hypothesis_strategy_passes_the_faithful_model() -> None:
+    found = ex.explore(get_scenario("two_compactors"), "hypothesis", count=30, seed=1)
+    assert found.failure is None and found.schedules == 30
+
+
 def test_cli_saves_and_replays_a_failing_schedule(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:

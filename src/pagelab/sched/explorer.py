@@ -363,8 +363,11 @@ def explore(scenario: Scenario, strategy: str = "exhaustive", bound: int = 2,
         runs: Iterator[RunResult] = exhaustive(scenario, bound)
     elif strategy == "random":
         runs = random_schedules(scenario, count, seed)
+    elif strategy == "hypothesis":
+        return explore_hypothesis(scenario, max_examples=count, seed=seed)
     else:
-        raise InvalidArgument(f"unknown strategy {strategy!r}; use exhaustive or random")
+        raise InvalidArgument(f"unknown strategy {strategy!r}; use exhaustive, random or "
+                              "hypothesis")
     n = 0
     failure = None
     for result in runs:
@@ -423,3 +426,49 @@ def describe_run(result: RunResult) -> list[str]:
         who = f" on cpu{finding.cpu}" if finding.cpu is not None else ""
         lines.append(f"FINDING ({finding.kind}{who}): {finding.message}")
     return lines
+
+
+def explore_hypothesis(scenario: Scenario, max_examples: int = 200,
+                       max_choices: int = 200, seed: int = 0) -> ExploreResult:
+    """Draw schedules with Hypothesis; a failure is shrunk to a short schedule.
+
+    Hypothesis draws the list of CPU choices (the rest of a run continues without
+    preemption, as in :func:`run_schedule`), so a failing schedule is reported after
+    shrinking: fewer choices, smaller CPU numbers. Needs the ``hypothesis`` package (a
+    ``dev`` dependency).
+    """
+    import time
+
+    try:
+        from hypothesis import HealthCheck, Phase, given, settings
+        from hypothesis import seed as hseed
+        from hypothesis import strategies as st
+    except ImportError as exc:  # pragma: no cover - hypothesis ships with the dev extra
+        from pagelab.errors import BadConfiguration
+
+        raise BadConfiguration("the hypothesis strategy needs the hypothesis package: "
+                               "pip install 'pagelab[dev]'") from exc
+    nr_cpus = len(scenario.programs)
+    count = [0]
+    last_failure: list[RunResult] = []
+
+    @hseed(seed)
+    @settings(max_examples=max_examples, deadline=None, database=None,
+              suppress_health_check=list(HealthCheck),
+              phases=[Phase.generate, Phase.shrink])
+    @given(st.lists(st.integers(0, nr_cpus - 1), max_size=max_choices))
+    def run(schedule: list[int]) -> None:
+        count[0] += 1
+        result = run_schedule(scenario, schedule)
+        if result.failed:
+            last_failure[:] = [result]
+            raise AssertionError(result.findings[0].message)
+
+    t0 = time.perf_counter()
+    failure = None
+    try:
+        run()
+    except AssertionError:
+        failure = last_failure[0] if last_failure else None
+    return ExploreResult(scenario.name, "hypothesis", count[0], failure, None,
+                         time.perf_counter() - t0)

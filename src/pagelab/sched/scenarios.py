@@ -188,7 +188,7 @@ def scenario_thp_tail() -> Scenario:
 
 
 def _zsmalloc_setup() -> tuple[Machine, Any]:
-    from pagelab.mm.gfp import GFP_NOIO, __GFP_HIGHMEM, __GFP_MOVABLE
+    from pagelab.mm.gfp import __GFP_HIGHMEM, __GFP_MOVABLE, GFP_NOIO
     from pagelab.mm.zsmalloc import ZsPool
 
     m = Machine.build(memory=SCENARIO_MEMORY, cpus=2)
