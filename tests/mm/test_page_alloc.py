@@ -825,18 +825,22 @@ def test_oracle_refuses_v48() -> None:
         Buddy.from_machine(build(memory="64M", profile="v4.8"))
 
 
-@pytest.mark.xfail(strict=True, raises=StateCheckFailed, reason=(
-    "__rmqueue_fallback_v48 puts expand() remainders of an unclaimed fallback block on the "
-    "requester's lists without retyping the pageblock, as v4.8 did; 6.x bookkeeping "
-    "(__add_to_free_list's warning) and check_state() require free lists to match the "
-    "pageblock type"))
-def test_v48_fallback_keeps_free_lists_on_their_pageblock_type() -> None:
-    """Profile v4.8: a small movable fallback keeps check_state()."""
+def test_v48_fallback_leaves_free_blocks_on_the_requesters_lists() -> None:
+    """Profile v4.8: a small movable fallback splits its block onto MOVABLE lists inside an
+    UNMOVABLE pageblock, as v4.8 did; the per-list counts follow the lists (check_state)."""
     m = build(memory="128M", profile="v4.8")
     dma, p = _dma_with_one_unmovable_block(m)
     # v4.8: largest fallback first (p+8, order 3), too small for a movable request to steal
     # the block: take it and split it onto MOVABLE lists inside an UNMOVABLE pageblock.
     assert pa.__rmqueue(dma, 0, MIGRATE_MOVABLE, 0, [RMQUEUE_NORMAL]) == p + 8
+    assert pa.get_pageblock_migratetype(m, p) == MIGRATE_UNMOVABLE
+    assert dma.free_count[0][MIGRATE_MOVABLE] >= 1
+    pa.prep_new_page(dma, p + 8, 0, 0, MIGRATE_MOVABLE)
+    m._allocations[p + 8] = 0  # as Machine.alloc_pages records it
+    m.check_state()
+    # Freeing the page merges the block back across the two lists, counts intact.
+    m.free_pages(p + 8, 0)
+    m.drain_all_pages()
     m.check_state()
 
 

@@ -145,9 +145,13 @@ def _check_free_lists(m: Machine, zone: Zone, report: _Report, coverage: np.ndar
                     report.add(f"{what}: pfn {pfn:#x} belongs to another zone")
                 if mem.refcount_mv[pfn] != 0:
                     report.add(f"{what}: free pfn {pfn:#x} has refcount {mem.refcount_mv[pfn]}")
+                if mem.index_mv[pfn] != mt:
+                    report.add(f"{what}: pfn {pfn:#x} records list type {mem.index_mv[pfn]}")
                 block_mt = pageblock_migratetype(
                     m.pageblock_flags_mv[pfn >> pageblock_order])
-                if block_mt != mt:
+                # Since v6.10 a free block's list matches its pageblock; v4.8's fallback
+                # left blocks on the requester's list.
+                if block_mt != mt and m.profile.rmqueue_claim_steal:
                     report.add(f"{what}: pfn {pfn:#x} is in a pageblock of type {block_mt}")
                 coverage[pfn] += 1
                 coverage[pfn + (1 << order)] -= 1

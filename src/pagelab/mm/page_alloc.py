@@ -189,13 +189,20 @@ def set_buddy_order(zone: Zone, pfn: int, order: int) -> None:
 
 
 def __add_to_free_list(zone: Zone, pfn: int, order: int, migratetype: int, tail: bool) -> None:
-    """Link a free block into ``free_area[order].free_list[migratetype]``."""
+    """Link a free block into ``free_area[order].free_list[migratetype]``.
+
+    The list's type is recorded in the free page's ``index`` (v4.8 kept the pcp migratetype
+    there): since v6.10 it always equals the pageblock's type, but v4.8's fallback left free
+    blocks on the requester's list inside a pageblock of another type, and the per-list
+    counts must follow the list a block is really on.
+    """
     mem = zone.mem
     head = mem.nr_pfns + zone.list_head_base + order * MIGRATE_TYPES + migratetype
     if tail:
         mem.list_add_tail(pfn, head)
     else:
         mem.list_add(pfn, head)
+    mem.index_mv[pfn] = migratetype
     zone.nr_free[order] += 1
     zone.free_count[order][migratetype] += 1
     if order >= pageblock_order and migratetype != _ISOLATE:
@@ -209,7 +216,8 @@ def __del_page_from_free_list(zone: Zone, pfn: int, order: int, migratetype: int
     mem.mapcount_mv[pfn] = pf.MAPCOUNT_NONE
     mem.private_mv[pfn] = 0
     zone.nr_free[order] -= 1
-    zone.free_count[order][migratetype] -= 1
+    zone.free_count[order][mem.index_mv[pfn]] -= 1  # the list it was on
+    mem.index_mv[pfn] = 0
     if order >= pageblock_order and migratetype != _ISOLATE:
         zone.vm_stat[vs.NR_FREE_PAGES_BLOCKS] -= 1 << order
 
@@ -225,8 +233,9 @@ def move_to_free_list(zone: Zone, pfn: int, order: int, old_mt: int, new_mt: int
     mem = zone.mem
     head = mem.nr_pfns + zone.list_head_base + order * MIGRATE_TYPES + new_mt
     mem.list_move_tail(pfn, head)
-    zone.free_count[order][old_mt] -= 1
+    zone.free_count[order][mem.index_mv[pfn]] -= 1
     zone.free_count[order][new_mt] += 1
+    mem.index_mv[pfn] = new_mt
     account_freepages(zone, -(1 << order), old_mt)
     account_freepages(zone, 1 << order, new_mt)
     if order >= pageblock_order and (old_mt == _ISOLATE) != (new_mt == _ISOLATE):
