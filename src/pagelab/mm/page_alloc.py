@@ -534,11 +534,12 @@ def _trace_extfrag(zone: Zone, pfn: int, order: int, fallback_order: int, start_
     if m.trace is None:
         return
     change_ownership = get_pageblock_migratetype(m, pfn) == start_mt
+    # TP_STRUCT__entry fields only: TP_printk derives page and fragmenting from them.
     m.trace.emit(
         "mm_page_alloc_extfrag",
-        page=pfn, pfn=pfn, alloc_order=order, fallback_order=fallback_order,
+        pfn=pfn, alloc_order=order, fallback_order=fallback_order,
         alloc_migratetype=start_mt, fallback_migratetype=fallback_mt,
-        fragmenting=int(fallback_order < pageblock_order), change_ownership=int(change_ownership),
+        change_ownership=int(change_ownership),
     )
 
 
