@@ -328,27 +328,9 @@ def putback_movable_pages(m: Machine, head: int) -> None:
     since v4.9 only for LRU pages.
     """
     mem = m.mem
-    v48 = m.profile.nr_isolated_v48
     for pfn in list(mem.list_entries(head)):
         mem.list_del(pfn)
-        if v48:
-            mod_isolated(m, pfn, -1)
-        if pf.__PageMovable(mem, pfn):
-            VM_BUG_ON_PAGE(not pf.PageIsolated(mem, pfn), mem, pfn, "!PageIsolated(page)")
-            lock_page(m, pfn)
-            if PageMovable(m, pfn):
-                putback_movable_page(m, pfn)
-            else:
-                __ClearPageIsolated(m, pfn)
-            unlock_page(m, pfn)
-            swap.put_page(m, pfn)
-        else:
-            if not v48:
-                mod_isolated(m, pfn, -1)
-            if _balloon_v47(m, pfn):  # v4.7
-                _putback_balloon_v47(m, pfn)
-            else:
-                vmscan.folio_putback_lru(m, pfn)
+        _putback_failed(m, pfn)
 
 
 # --- moving one page ---------------------------------------------------------------------------
@@ -478,11 +460,15 @@ def migrate_folio_done(m: Machine, pfn: int, reason: MigrateReason) -> None:
 
 
 def _putback_failed(m: Machine, pfn: int) -> None:
-    """Return a page that failed for good to its owner (v4.8 ``unmap_and_move`` failure path)."""
+    """Give one isolated page, already off its list, back to its owner.
+
+    The body of ``putback_movable_pages``' loop, and v4.8 ``unmap_and_move``'s failure path.
+    """
     mem = m.mem
     if m.profile.nr_isolated_v48 or not pf.__PageMovable(mem, pfn):
         mod_isolated(m, pfn, -1)
     if pf.__PageMovable(mem, pfn):
+        VM_BUG_ON_PAGE(not pf.PageIsolated(mem, pfn), mem, pfn, "!PageIsolated(page)")
         lock_page(m, pfn)
         if PageMovable(m, pfn):
             putback_movable_page(m, pfn)
