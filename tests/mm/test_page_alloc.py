@@ -27,7 +27,6 @@ from hypothesis.stateful import (
     rule,
 )
 
-from pagelab.errors import StateCheckFailed
 from pagelab.machine import Machine
 from pagelab.mm import debug
 from pagelab.mm import page_alloc as pa
