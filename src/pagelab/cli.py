@@ -89,8 +89,8 @@ def _frag_table(info: object) -> Table:
 
 @app.command()
 def demo(
-    memory: Annotated[str, typer.Option(help="RAM of the simulated machine.")] = "2G",
-    steps: Annotated[int, typer.Option(help="Allocation/free steps.")] = 200_000,
+    memory: Annotated[str, typer.Option(help="RAM of the simulated machine.")] = "1G",
+    steps: Annotated[int, typer.Option(help="Allocation/free steps.")] = 300_000,
     seed: Annotated[int, typer.Option(help="Seed of the workload.")] = 1,
     profile: Annotated[str, typer.Option(help="Kernel profile: mainline, v4.8, pre-4.8.")]
     = "mainline",
