@@ -35,7 +35,6 @@ from pagelab.mm.mmzone import (
     PFN_SECTION_SHIFT,
     PglistData,
     Zone,
-    ZoneType,
     pageblock_nr_pages,
     pageblock_order,
     zone_names,
@@ -546,5 +545,3 @@ class Machine:
         return (f"Machine({mib} MiB, nodes={len(self.nodes)}, cpus={self.nr_cpus}, "
                 f"profile={self.profile.name!r}, zones=[{zones}])")
 
-
-_ = ZoneType  # re-exported name used in docs

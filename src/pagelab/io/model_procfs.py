@@ -16,12 +16,16 @@ from pagelab.io import procfs
 from pagelab.mm import vmstat as vs
 from pagelab.mm.mmzone import (
     MIGRATE_CMA,
+    MIGRATE_ISOLATE,
     MIGRATE_MOVABLE,
     MIGRATE_TYPES,
+    MIGRATETYPE_MASK,
     NR_PAGE_ORDERS,
+    PB_ISOLATE_BIT,
     PFN_SECTION_SHIFT,
     Zone,
     migratetype_names,
+    pageblock_migratetype,
     pageblock_nr_pages,
     pageblock_order,
 )
@@ -53,6 +57,11 @@ def buddyinfo_of(m: Machine) -> procfs.Buddyinfo:
     return procfs.Buddyinfo(tuple(rows))
 
 
+def _block_types(bits: np.ndarray) -> np.ndarray:
+    """Vectorised ``pageblock_migratetype``: the isolate bit reads as MIGRATE_ISOLATE."""
+    return np.where(bits & PB_ISOLATE_BIT, MIGRATE_ISOLATE, bits & MIGRATETYPE_MASK)
+
+
 def _zone_pageblocks(m: Machine, zone: Zone) -> tuple[np.ndarray, np.ndarray]:
     """Return the pageblock indices the kernel visits for ``zone`` and their types.
 
@@ -62,9 +71,7 @@ def _zone_pageblocks(m: Machine, zone: Zone) -> tuple[np.ndarray, np.ndarray]:
     pfns = np.arange(zone.zone_start_pfn, zone.zone_end_pfn, pageblock_nr_pages, dtype=np.int64)
     valid = m.section_valid[pfns >> PFN_SECTION_SHIFT]
     pfns = pfns[valid]
-    bits = m.pageblock_flags[pfns >> pageblock_order]
-    types = np.where(bits & 0x10, 5, bits & 0x7)
-    return pfns, types
+    return pfns, _block_types(m.pageblock_flags[pfns >> pageblock_order])
 
 
 def pagetypeinfo_showmixedcount(m: Machine, zone: Zone) -> list[int]:
@@ -79,13 +86,11 @@ def pagetypeinfo_showmixedcount(m: Machine, zone: Zone) -> list[int]:
     start, end = zone.zone_start_pfn, zone.zone_end_pfn
     alloc_mt = m.mem.alloc_mt[start:end].astype(np.int16)
     block_of = (np.arange(start, end, dtype=np.int64) >> pageblock_order)
-    bits = m.pageblock_flags[block_of]
-    block_mt = np.where(bits & 0x10, 5, bits & 0x7)
+    block_mt = _block_types(m.pageblock_flags[block_of])
     in_zone = m.present[start:end]
     mixed = in_zone & (alloc_mt >= 0) & (alloc_mt != block_mt)
     for blk in np.unique(block_of[mixed]):
-        b = int(m.pageblock_flags[blk])
-        mt = 5 if b & 0x10 else b & 0x7
+        mt = pageblock_migratetype(int(m.pageblock_flags[blk]))
         counts[MIGRATE_MOVABLE if mt == MIGRATE_CMA else mt] += 1
     return counts
 

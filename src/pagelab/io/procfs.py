@@ -27,7 +27,7 @@ import operator
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import Final, Protocol, TypeVar
 
 from pagelab.errors import InvalidArgument, ParseError
 from pagelab.mm.vmstat import (
@@ -152,6 +152,18 @@ def _set(obj: object, name: str, value: object) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
+_T = TypeVar("_T")
+
+
+def _typed(what: str, items: Iterable[object], item_type: type[_T]) -> tuple[_T, ...]:
+    """Return ``items`` as a tuple, checking each is an ``item_type`` (``what`` names them)."""
+    out = tuple(items)
+    for item in out:
+        if not isinstance(item, item_type):
+            raise InvalidArgument(f"{what} must be {item_type.__name__}, got {item!r}")
+    return out  # type: ignore[return-value]
+
+
 class _Lines:
     """The lines of a text with 1-based numbers, and ParseError messages that name them."""
 
@@ -266,11 +278,7 @@ class Buddyinfo:
     rows: tuple[BuddyinfoRow, ...]
 
     def __post_init__(self) -> None:
-        rows = tuple(self.rows)
-        for row in rows:
-            if not isinstance(row, BuddyinfoRow):
-                raise InvalidArgument(f"Buddyinfo rows must be BuddyinfoRow, got {row!r}")
-        _set(self, "rows", rows)
+        _set(self, "rows", _typed("Buddyinfo rows", self.rows, BuddyinfoRow))
 
     def row(self, node: int, zone: str) -> BuddyinfoRow:
         """The row of ``zone`` on ``node``; InvalidArgument if the file has none."""
@@ -797,11 +805,7 @@ class Zoneinfo:
     zones: tuple[ZoneinfoZone, ...]
 
     def __post_init__(self) -> None:
-        zones = tuple(self.zones)
-        for z in zones:
-            if not isinstance(z, ZoneinfoZone):
-                raise InvalidArgument(f"Zoneinfo zones must be ZoneinfoZone, got {z!r}")
-        _set(self, "zones", zones)
+        _set(self, "zones", _typed("Zoneinfo zones", self.zones, ZoneinfoZone))
 
     def zone(self, node: int, zone: str) -> ZoneinfoZone:
         """The entry of ``zone`` on ``node``; InvalidArgument if absent."""
@@ -1074,14 +1078,6 @@ class FragIndexRow:
         _set(self, "values", _ints("values", self.values, NR_PAGE_ORDERS, _S32_MIN, _S32_MAX))
 
 
-def _rows(cls_name: str, rows: Iterable[FragIndexRow]) -> tuple[FragIndexRow, ...]:
-    out = tuple(rows)
-    for row in out:
-        if not isinstance(row, FragIndexRow):
-            raise InvalidArgument(f"{cls_name} rows must be FragIndexRow, got {row!r}")
-    return out
-
-
 @dataclass(frozen=True)
 class ExtfragIndex:
     """Contents of debugfs extfrag/extfrag_index (__fragmentation_index ×1000 per order)."""
@@ -1089,7 +1085,7 @@ class ExtfragIndex:
     rows: tuple[FragIndexRow, ...]
 
     def __post_init__(self) -> None:
-        _set(self, "rows", _rows("ExtfragIndex", self.rows))
+        _set(self, "rows", _typed("ExtfragIndex rows", self.rows, FragIndexRow))
 
 
 @dataclass(frozen=True)
@@ -1099,7 +1095,7 @@ class UnusableIndex:
     rows: tuple[FragIndexRow, ...]
 
     def __post_init__(self) -> None:
-        _set(self, "rows", _rows("UnusableIndex", self.rows))
+        _set(self, "rows", _typed("UnusableIndex rows", self.rows, FragIndexRow))
 
 
 def _c_divmod(value: int, divisor: int) -> tuple[int, int]:

@@ -346,9 +346,3 @@ class MmStruct:
             if len(problems) > 5:
                 break
         return problems
-
-
-def new_anon_page_flags() -> int:
-    """Return the flags ``do_anonymous_page`` leaves on a new anonymous page (besides PG_lru)."""
-    return _ANON_FLAGS
-

@@ -1125,6 +1125,7 @@ def prep_new_page(zone: Zone, pfn: int, order: int, gfp: int, migratetype: int) 
 
 
 def _count_alloc(zone: Zone, preferred_zone: Zone, order: int) -> None:
+    """Count an allocation: ``__count_zid_vm_events(PGALLOC, ...)`` and ``zone_statistics()``."""
     m = zone.machine
     m.vm_events[vs.PGALLOC_DMA + zone.idx] += 1 << order
     # zone_statistics(): NUMA_HIT on the zone used, NUMA_MISS/FOREIGN when not preferred.
