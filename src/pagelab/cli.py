@@ -88,6 +88,53 @@ def _frag_table(info: object) -> Table:
 
 
 @app.command()
+def run(
+    memory: Annotated[str, typer.Option(help="RAM of the phone.")] = "2G",
+    duration: Annotated[float, typer.Option(help="Virtual seconds of phone use.")] = 50.0,
+    seed: Annotated[int, typer.Option(help="Seed of the workload (both kernels get it).")] = 1,
+    zram: Annotated[bool, typer.Option(help="Swap to zram.")] = True,
+    gpu: Annotated[bool, typer.Option(help="The GPU buffer driver.")] = True,
+    driver: Annotated[str | None, typer.Option(
+        help="Your own movable driver as module:Class, used instead of the GPU driver.")]
+    = None,
+    before: Annotated[str, typer.Option(help="Kernel profile without the framework.")]
+    = "pre-4.8",
+    after: Annotated[str, typer.Option(help="Kernel profile with it (the seed's).")] = "v4.8",
+    out_dir: Annotated[Path, typer.Option("--out", help="Results folder.")]
+    = Path("pagelab-results"),
+    jobs: Annotated[int, typer.Option(help="Processes (one kernel each).")] = 2,
+) -> None:
+    """Run the seed's experiment: a phone before and after non-LRU page migration.
+
+    The same seeded phone workload (apps, zram swap, GPU buffers, order-2/3/4 kernel
+    allocations) runs on a kernel without the v4.8 framework and on the seed's kernel; prints
+    the comparison and writes procfs files, traces, time series (CSV and Parquet) and figures
+    to the results folder. The current directory is importable for --driver.
+    """
+    from pagelab.lab.phone import compare, run_experiment, write_results
+    from pagelab.workloads.phone import PhoneConfig
+
+    if driver is not None and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    config = PhoneConfig(memory=memory, duration=duration, seed=seed, zram=zram, gpu=gpu,
+                         driver=driver)
+    with Progress(console=err, transient=True) as bar:
+        tasks = {k: bar.add_task(f"{k:>8} kernel", total=duration) for k in (before, after)}
+        results = run_experiment(
+            config, (before, after), jobs=jobs,
+            progress=lambda k, done, total: bar.update(tasks[k], completed=done))
+    table = Table(title=f"The phone, {memory}, {duration:g} virtual s, seed {seed}")
+    table.add_column("metric")
+    for r in results:
+        table.add_column(f"{r.profile}", justify="right")
+    for name, values in compare(results):
+        table.add_row(name, *values)
+    out.print(table)
+    written = write_results(out_dir, results)
+    out.print(f"wrote {len(written)} files to {out_dir}/")
+
+
+@app.command()
 def demo(
     memory: Annotated[str, typer.Option(help="RAM of the simulated machine.")] = "1G",
     steps: Annotated[int, typer.Option(help="Allocation/free steps.")] = 300_000,

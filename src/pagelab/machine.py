@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 
 import numpy as np
@@ -16,7 +17,7 @@ from numpy.typing import NDArray
 
 from pagelab.errors import BadConfiguration, InvalidArgument, ModelBug
 from pagelab.io.ftrace import TraceSink
-from pagelab.mm import compaction, mm_init
+from pagelab.mm import compaction, mm_init, vmscan
 from pagelab.mm import page_alloc as pa
 from pagelab.mm import page_flags as pf
 from pagelab.mm import vmstat as vs
@@ -40,6 +41,7 @@ from pagelab.mm.mmzone import (
     zone_names,
 )
 from pagelab.mm.page_alloc import AllocContext
+from pagelab.mm.swapfile import SwapInfo
 from pagelab.profile import KernelProfile, resolve_profile
 from pagelab.sched.clock import DEFAULT_COST_MODEL, CostModel, VirtualClock
 
@@ -136,6 +138,14 @@ class Machine:
         #: called by the migrate scanner before its compound check.
         self.balloon_isolate_hook: Callable[[Machine, int, int], bool] | None = None
         self.kswapd_wakeups = 0
+        self.direct_reclaim_hook = functools.partial(vmscan.direct_reclaim_hook, self)
+        #: PF_MEMALLOC: set while the current task reclaims (kswapd, direct reclaim); its own
+        #: allocations may then use the reserves and never recurse into reclaim.
+        self.pf_memalloc = False
+        #: The swap device (``swapon``), or None.
+        self.swap: SwapInfo | None = None
+        #: vm.swappiness.
+        self.swappiness = 60
         #: Preemption hook: called at every lock and reference operation with (what, pfn).
         #: None in an ordinary run; the schedule explorer installs its scheduler here.
         self.preempt: Callable[[str, int], None] | None = None
@@ -143,6 +153,8 @@ class Machine:
         #: PF_MEMALLOC: set while the current task runs direct compaction (never sleeps on a
         #: page lock there).
         self.in_direct_compaction = False
+        #: The result of the last direct compaction ("skipped", "deferred", "success", ...).
+        self.last_compact_result = ""
         #: WARN_ON_ONCE sites that fired: key -> message (a WARN is a finding, not a crash).
         self.warnings: dict[str, str] = {}
         self._pid_seq = 100
@@ -174,6 +186,7 @@ class Machine:
         movable: str | int = 0,
         kernel_reserved: str | int = "37M",
         page_owner: bool = False,
+        thp: bool = True,
         ranges: list[mm_init.MemoryRange] | None = None,
     ) -> Machine:
         """Build and boot a machine laid out like an x86-64 PC.
@@ -188,6 +201,8 @@ class Machine:
             kernel_reserved: memory reserved at boot for the kernel image (at 16 MiB).
             page_owner: keep page_owner data (adds "Number of mixed blocks" to pagetypeinfo,
                 as booting with ``page_owner=on`` does).
+            thp: CONFIG_TRANSPARENT_HUGEPAGE with THP enabled (raises ``min_free_kbytes`` as
+                khugepaged does); False for a machine without THP, like the phones of 2016.
             ranges: explicit RAM ranges (e820-like) instead of the PC layout.
         """
         prof = (resolve_profile(profile, nr_cpus=cpus) if cpus is not None
@@ -198,7 +213,8 @@ class Machine:
         nr_nodes = max((r.nid for r in ranges), default=0) + 1
         return cls(ranges, profile=prof, seed=seed,
                    movable=(movable_bytes >> PAGE_SHIFT) // max(nr_nodes, 1),
-                   kernel_reserved=mm_init.parse_size(kernel_reserved), page_owner=page_owner)
+                   kernel_reserved=mm_init.parse_size(kernel_reserved), page_owner=page_owner,
+                   thp=thp)
 
     def _build_nodes(self, nr_nodes: int, movable_pages_per_node: int) -> None:
         spans = mm_init.zone_spans(self.ranges, movable_pages_per_node)
@@ -317,14 +333,25 @@ class Machine:
     # ------------------------------------------------------------------------------ hooks
 
     def wakeup_kswapd(self, zone: Zone, gfp: int, order: int, highest_zoneidx: int) -> None:
-        """Wake kswapd (``wakeup_kswapd``); the reclaim layer replaces this hook.
+        """Wake kswapd (``wakeup_kswapd``, :mod:`pagelab.mm.vmscan`).
 
-        Simplification until reclaim exists: kswapd has nothing to reclaim, so the watermark
-        boost it would work off (``balance_pgdat`` clears it) is dropped at once.
+        kswapd then runs when :meth:`run_background` is called (the model has no threads).
         """
-        self.kswapd_wakeups += 1
-        for z in self.nodes[zone.node].node_zones:
-            z.watermark_boost = 0
+        vmscan.wakeup_kswapd(self, zone, gfp, order, highest_zoneidx)
+
+    def run_background(self) -> None:
+        """Run the kernel threads that were woken: kswapd, then kcompactd, on every node.
+
+        Workloads call this between their events; the work is charged to the virtual clock
+        like any other (the model has one timeline for all CPUs).
+        """
+        for pgdat in self.nodes:
+            while pgdat.kswapd_woken:
+                vmscan.kswapd_run(self, pgdat.node_id)
+                if pgdat.kswapd_woken and pgdat.kswapd_failures >= vmscan.MAX_RECLAIM_RETRIES:
+                    pgdat.kswapd_woken = False
+            if pgdat.kcompactd_woken:
+                compaction.kcompactd_run(self, pgdat.node_id)
 
     def direct_compact(self, gfp: int, order: int, alloc_flags: int, ac: AllocContext,
                        prio: str) -> int:

@@ -129,6 +129,25 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
       "fallback_migratetype": 0, "change_ownership": 0},
      "page=ffffea0000008000 pfn=0x200 alloc_order=0 fallback_order=3 pageblock_order=9 "
      "alloc_migratetype=1 fallback_migratetype=0 fragmenting=1 change_ownership=0"),
+    ("mm_vmscan_kswapd_sleep", {"nid": 0}, "nid=0"),
+    ("mm_vmscan_kswapd_wake", {"nid": 0, "order": 3}, "nid=0 order=3"),
+    ("mm_vmscan_wakeup_kswapd", {"nid": 0, "order": 0, "gfp_flags": GFP_HIGHUSER_MOVABLE},
+     "nid=0 order=0 gfp_flags=GFP_HIGHUSER_MOVABLE"),
+    ("mm_vmscan_direct_reclaim_begin", {"order": 3, "gfp_flags": GFP_KERNEL | __GFP_NORETRY},
+     "order=3 gfp_flags=GFP_KERNEL|__GFP_NORETRY"),
+    ("mm_vmscan_direct_reclaim_end", {"nr_reclaimed": 32}, "nr_reclaimed=32"),
+    ("mm_vmscan_lru_shrink_inactive",
+     {"nid": 0, "nr_scanned": 32, "nr_reclaimed": 30, "nr_dirty": 0, "nr_writeback": 0,
+      "nr_congested": 0, "nr_immediate": 0, "nr_activate0": 1, "nr_activate1": 0,
+      "nr_ref_keep": 1, "nr_unmap_fail": 0, "priority": 12, "reclaim_flags": 0},
+     "nid=0 nr_scanned=32 nr_reclaimed=30 nr_dirty=0 nr_writeback=0 nr_congested=0 "
+     "nr_immediate=0 nr_activate_anon=1 nr_activate_file=0 nr_ref_keep=1 nr_unmap_fail=0 "
+     "priority=12 flags=RECLAIM_WB_ANON|RECLAIM_WB_ASYNC"),
+    ("mm_vmscan_lru_shrink_active",
+     {"nid": 0, "nr_taken": 32, "nr_active": 2, "nr_deactivated": 30, "nr_referenced": 2,
+      "priority": 10, "reclaim_flags": 1},
+     "nid=0 nr_taken=32 nr_active=2 nr_deactivated=30 nr_referenced=2 priority=10 "
+     "flags=RECLAIM_WB_FILE|RECLAIM_WB_ASYNC"),
 ]
 
 REQUIRED = {
@@ -140,7 +159,9 @@ REQUIRED = {
     "mm_compaction_kcompactd_sleep", "mm_compaction_wakeup_kcompactd",
     "mm_compaction_kcompactd_wake", "mm_migrate_pages", "mm_migrate_pages_start",
     "mm_page_alloc", "mm_page_free", "mm_page_alloc_extfrag", "mm_page_alloc_zone_locked",
-    "mm_page_pcpu_drain",
+    "mm_page_pcpu_drain", "mm_vmscan_kswapd_wake", "mm_vmscan_wakeup_kswapd",
+    "mm_vmscan_direct_reclaim_begin", "mm_vmscan_direct_reclaim_end",
+    "mm_vmscan_lru_shrink_inactive", "mm_vmscan_lru_shrink_active",
 }
 
 
@@ -329,6 +350,11 @@ _FIELD_STRATEGIES: dict[str, st.SearchStrategy[Any]] = {
     "gfp_flags": st.integers(0, (1 << 26) - 1), "percpu_refill": st.integers(0, 1),
     "alloc_order": _ORDER, "fallback_order": _ORDER, "alloc_migratetype": st.integers(0, 5),
     "fallback_migratetype": st.integers(0, 5), "change_ownership": st.integers(0, 1),
+    "nr_reclaimed": _COUNT, "nr_dirty": _COUNT, "nr_writeback": _COUNT,
+    "nr_congested": _COUNT, "nr_immediate": _COUNT, "nr_activate0": _COUNT,
+    "nr_activate1": _COUNT, "nr_ref_keep": _COUNT, "nr_unmap_fail": _COUNT,
+    "priority": st.integers(0, 12), "reclaim_flags": st.integers(0, 1), "nr_active": _COUNT,
+    "nr_deactivated": _COUNT, "nr_referenced": _COUNT,
 }
 
 

@@ -52,9 +52,11 @@ from reference.buddy import Buddy
 # ------------------------------------------------------------------------------------------
 
 def build(**kwargs: object) -> Machine:
-    """Machine.build() without direct compaction: the allocator alone, as the oracle has it."""
+    """Machine.build() without direct compaction or reclaim: the allocator alone, as the
+    oracle has it."""
     m = Machine.build(**kwargs)  # type: ignore[arg-type]
     m.direct_compact_hook = None
+    m.direct_reclaim_hook = None
     return m
 
 

@@ -22,8 +22,8 @@ Scope: the mainline profile (CONFIG_CMA=n, THP on, ZONE_DMA32, mobility grouping
 machine has it), one CPU running at a time (locks always succeed). Not covered: page
 isolation (MIGRATE_ISOLATE), CMA, shuffling, page reporting, guard pages, compaction
 capture, the remote-node pcp expiry of the vmstat worker (drain_zone_pages), memory hotplug, cpusets, __GFP_NORETRY / __GFP_MEMALLOC / OOM, and
-v4.8's __rmqueue_fallback. kswapd is the model's stand-in (wakeup_kswapd drops the node's
-watermark boosts at once). Pages allocated here are never PageLRU or movable_ops, so
+v4.8's __rmqueue_fallback. kswapd never runs (the machine runs it only from
+``run_background``, which these tests do not call), so watermark boosts stay until then. Pages allocated here are never PageLRU or movable_ops, so
 ``prep_move_freepages_block`` counts no movable pages. The slow path stops after the first
 direct-reclaim attempt (reclaim is taken to make progress and free nothing): the kernel
 would then loop in should_reclaim_retry/OOM, which has nothing to work on here.
@@ -946,13 +946,11 @@ def zone_statistics(b: Buddy, preferred_zone: Zone, z: Zone) -> None:
 
 
 def wakeup_kswapd(b: Buddy, zone: Zone, gfp: int, order: int, highest_zoneidx: int) -> None:
-    """wakeup_kswapd(), as the model stands it in: a kswapd with nothing to reclaim.
+    """wakeup_kswapd(): records a wake-up the allocator never sees the effect of here.
 
-    Not the kernel: balance_pgdat() would work off the boost of zones up to highest_zoneidx
-    (and only when woken); the model drops every boost of the node at once.
+    balance_pgdat() would work off the boosts when kswapd runs, which in the machine happens
+    only in ``run_background``; the allocator state is unchanged by the wake-up itself.
     """
-    for z in b.node_zones[zone.node].values():
-        z.watermark_boost = 0
 
 
 def wake_all_kswapds(b: Buddy, order: int, gfp: int, ac: AllocContext) -> None:

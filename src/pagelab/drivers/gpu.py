@@ -18,6 +18,10 @@ non-movable pages, e.g. zram, GPU memory"), written as the model for your own dr
   once its passes are used up, counts the page failed and puts it back.
 * Contents are the pages' tokens; :meth:`Gpu.check` (run by ``m.check_state()``) verifies them.
 
+Under a profile without the framework (``non_lru_movable=False``, before v4.8) a GPU driver had
+no way to make its pages movable, so it allocated them without ``__GFP_MOVABLE``
+(``GFP_HIGHUSER``): they come from unmovable pageblocks and compaction never touches them.
+
 Model simplification: no driver lock. The page lock serialises ``destroy_bo`` against
 migration (it revalidates after ``lock_page``, as page-cache code does), and what a kernel
 driver guards with its own lock (pin check, copy and switch in ``migratepage``; ``pin``;
@@ -33,7 +37,7 @@ from typing import TYPE_CHECKING
 from pagelab.errors import InvalidArgument
 from pagelab.mm import page_flags as pf
 from pagelab.mm.filemap import get_page, lock_page, trylock_page, unlock_page
-from pagelab.mm.gfp import GFP_HIGHUSER_MOVABLE
+from pagelab.mm.gfp import GFP_HIGHUSER, GFP_HIGHUSER_MOVABLE
 from pagelab.mm.migrate import MIGRATEPAGE_SUCCESS, ClearPageMovable, MigrateMode, SetPageMovable
 from pagelab.mm.page_flags import VM_BUG_ON_PAGE
 from pagelab.mm.rmap import AddressSpace
@@ -76,6 +80,9 @@ class Gpu:
         self.isolated: set[int] = set()  # pages the VM holds isolated
         self.stats = GpuStats()
         self._next_handle = 1
+        #: The v4.8 framework exists: pages are allocated movable and published to compaction.
+        self.movable = m.profile.non_lru_movable
+        self.gfp = GFP_HIGHUSER_MOVABLE if self.movable else GFP_HIGHUSER
         m.state_checkers.append(self.check)
 
     # --- buffer objects -----------------------------------------------------------------------
@@ -89,10 +96,18 @@ class Gpu:
         self._next_handle += 1
         self.bos[bo.handle] = bo
         for index in range(npages):
-            pfn = m.alloc_page_raw(GFP_HIGHUSER_MOVABLE, 0, m.cpu % m.nr_nodes)
+            pfn = m.alloc_page_raw(self.gfp, 0, m.cpu % m.nr_nodes)
             if pfn < 0:
                 self.destroy_bo(bo)
                 return None
+            if not self.movable:
+                mem.mapping_mv[pfn] = self.mapping.mapping_word
+                mem.private_mv[pfn] = bo.handle
+                mem.index_mv[pfn] = index
+                mem.token_mv[pfn] = token = m.new_token()
+                bo.pages.append(pfn)
+                bo.tokens.append(token)
+                continue
             # Nobody else knows a fresh page, so the trylock succeeds (the balloon BUGs too).
             # Page and BO are complete before SetPageMovable publishes the page to compaction.
             VM_BUG_ON_PAGE(not trylock_page(m, pfn), mem, pfn, "!trylock_page(new page)")
@@ -110,6 +125,13 @@ class Gpu:
         if self._own(bo).pinned:
             raise InvalidArgument(f"BO {bo.handle} is pinned (DMA in flight); unpin it first")
         m = self.m
+        if not self.movable:
+            for pfn in bo.pages:
+                m.mem.mapping_mv[pfn] = 0
+                m.mem.private_mv[pfn] = 0
+                put_page(m, pfn)
+            del self.bos[bo.handle]
+            return
         for index, pfn in enumerate(bo.pages):
             lock_page(m, pfn)
             while bo.pages[index] != pfn:  # migrated while we waited for the lock
@@ -193,7 +215,7 @@ class Gpu:
     def check(self) -> list[str]:
         """Return what is wrong with the driver's pages (run by ``m.check_state()``)."""
         mem = self.m.mem
-        word = self.mapping.mapping_word | pf.PAGE_MAPPING_MOVABLE
+        word = self.mapping.mapping_word | (pf.PAGE_MAPPING_MOVABLE if self.movable else 0)
         problems: list[str] = []
         owned = set()
         for bo in self.bos.values():

@@ -20,9 +20,9 @@ True
 Page contents come from a :class:`ContentModel`: a seeded generator that turns a content
 token (the model's stand-in for a page's bytes) into 4096 real bytes, a tunable fraction of
 them random and the rest a repeated motif, with optional same-filled pages. Compressed sizes
-are those of real compression: raw deflate from the standard library's zlib, level 1 by
-default, 4 KiB window (zram's "deflate" backend exists since v6.12; the kernel's default
-is lzo-rle, whose sizes differ but follow the data the same way).
+are those of real compression: lz4 (zram's lz4 backend, through the ``lz4`` package) by
+default, or raw deflate from the standard library's zlib (4 KiB window; zram's "deflate"
+backend exists since v6.12). The kernel's default is lzo-rle, whose sizes are close to lz4's.
 
 Version differences modelled (v4.8 → v6.16):
 
@@ -49,11 +49,12 @@ are sequential per slot).
 from __future__ import annotations
 
 import errno
-import random
+import hashlib
 import zlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import lz4.block
 import numpy as np
 
 from pagelab.errors import InvalidArgument, ModelBug
@@ -75,6 +76,9 @@ __all__ = ["ZRAM_HUGE", "ZRAM_SAME", "ZRAM_ZERO", "ContentModel", "Zram", "ZramS
 
 PAGE_SHIFT = 12
 PAGE_SIZE = 1 << PAGE_SHIFT
+_U64 = (1 << 64) - 1
+#: Compression backends the model has (``/sys/block/zramN/comp_algorithm``).
+COMP_ALGORITHMS = ("lz4", "deflate")
 
 # enum zram_pageflags (the model keeps them in their own column)
 ZRAM_SAME = 1 << 0  # v4.13+: page of one repeated word; handle holds the word
@@ -134,17 +138,24 @@ class ContentModel:
                 f"same_filled={self.same_filled}, seed={self.seed})")
 
     def page(self, token: int) -> bytes:
-        """Return the 4096 bytes of the page whose content token is ``token``."""
-        rng = random.Random((self.seed << 32) ^ token)
-        if self.same_filled and rng.random() < self.same_filled:
-            word = 0 if rng.random() < self.zero_share else rng.getrandbits(64)
-            return word.to_bytes(8, "little") * (PAGE_SIZE // 8)
+        """Return the 4096 bytes of the page whose content token is ``token``.
+
+        The bytes come from SHAKE-128 of ``(seed, token)``: the first 32 decide same-filled,
+        zero and the per-page compressibility; then a 16-byte motif and the random bytes.
+        """
+        key = (self.seed & _U64).to_bytes(8, "little") + (token & _U64).to_bytes(8, "little")
+        header = hashlib.shake_128(key).digest(32)
+        u = [int.from_bytes(header[i: i + 8], "little") / 2.0 ** 64 for i in range(0, 24, 8)]
+        if self.same_filled and u[0] < self.same_filled:
+            word = header[24:32] if u[1] >= self.zero_share else bytes(8)
+            return word * (PAGE_SIZE // 8)
         c = self.compressibility
         if self.spread:
-            c = min(1.0, max(0.0, c + self.spread * (2.0 * rng.random() - 1.0)))
+            c = min(1.0, max(0.0, c + self.spread * (2.0 * u[2] - 1.0)))
         n_random = round((1.0 - c) * 256)
-        motif = rng.randbytes(16) * 16
-        random_part = rng.randbytes(16 * n_random)
+        stream = hashlib.shake_128(key).digest(48 + 16 * n_random)
+        motif = stream[32:48] * 16
+        random_part = stream[48:]
         chunks = [random_part[i * n_random: (i + 1) * n_random] + motif[: 256 - n_random]
                   for i in range(16)]
         return b"".join(chunks)
@@ -174,16 +185,22 @@ class Zram:
         disksize: the device size (``/sys/block/zramN/disksize``), rounded to pages.
         mem_limit: most memory the pool may use (``mem_limit``), 0 for none.
         content: the content model ``write_token`` uses.
-        comp_level: deflate level (zlib 1..9).
+        comp_algorithm: "lz4" (the default: the kernel's lz4 backend, through the lz4
+            package's block format) or "deflate" (raw deflate, zlib, 4 KiB window; zram has a
+            deflate backend since v6.12).
+        comp_level: deflate level (zlib 1..9), for ``comp_algorithm="deflate"``.
         name: the device name, also the pool's.
     """
 
     def __init__(self, m: Machine, disksize: str | int = "64M", *, mem_limit: str | int = 0,
-                 content: ContentModel | None = None, comp_level: int = 1,
-                 name: str = "zram0") -> None:
+                 content: ContentModel | None = None, comp_algorithm: str = "lz4",
+                 comp_level: int = 1, name: str = "zram0") -> None:
         size = parse_size(disksize)
         if size <= 0:
             raise InvalidArgument(f"disksize {disksize!r}: give a positive size such as '64M'")
+        if comp_algorithm not in COMP_ALGORITHMS:
+            raise InvalidArgument(f"comp_algorithm {comp_algorithm!r}: use one of "
+                                  f"{', '.join(COMP_ALGORITHMS)}")
         if not 1 <= comp_level <= 9:
             raise InvalidArgument(f"comp_level={comp_level}: deflate levels are 1..9")
         self.m = m
@@ -191,6 +208,7 @@ class Zram:
         self.version = kernel_version_tuple(m.profile.kernel_version)
         self.content = content if content is not None else ContentModel()
         self.comp_level = comp_level
+        self.comp_algorithm = comp_algorithm
         self.disksize = -(-size // PAGE_SIZE) * PAGE_SIZE  # PAGE_ALIGN
         self.nr_pages = self.disksize >> PAGE_SHIFT
         self.limit_pages = -(-parse_size(mem_limit) // PAGE_SIZE)
@@ -221,14 +239,19 @@ class Zram:
     # --- compression ---------------------------------------------------------------------------
 
     def zcomp_compress(self, data: bytes) -> bytes:
-        """Compress a page: raw deflate with a 4 KiB window (a page needs no more)."""
+        """Compress a page with the device's algorithm (lz4 block, or raw deflate)."""
+        if self.comp_algorithm == "lz4":
+            return bytes(lz4.block.compress(data, store_size=False))
         return zlib.compress(data, self.comp_level, -12)
 
     def zcomp_decompress(self, data: bytes) -> bytes:
         """Decompress a page; a wrong result is a model bug (stored bytes were corrupted)."""
         try:
-            out = zlib.decompress(data, -15)
-        except zlib.error as exc:
+            if self.comp_algorithm == "lz4":
+                out = bytes(lz4.block.decompress(data, uncompressed_size=PAGE_SIZE))
+            else:
+                out = zlib.decompress(data, -15)
+        except (zlib.error, lz4.block.LZ4BlockError) as exc:
             raise ModelBug(f"zram {self.name}: stored object does not decompress: {exc}") from None
         if len(out) != PAGE_SIZE:
             raise ModelBug(f"zram {self.name}: decompressed {len(out)} bytes, not a page")
@@ -446,6 +469,10 @@ class Zram:
             self._index(i)
             self.zram_free_page(i)
             self.stats.notify_free += 1
+
+    def expected_page(self, token: int) -> bytes:
+        """Return the bytes a page with content ``token`` holds (what a read must give back)."""
+        return self.content.page(token)
 
     def slot_free_notify(self, index: int) -> None:
         """Swap freed its slot (``zram_slot_free_notify``)."""

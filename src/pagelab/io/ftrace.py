@@ -248,6 +248,10 @@ _CONVS: Final[dict[str, _Conv]] = {
     # pfn printed as 0 when it is -1 (mm_page_alloc, mm_page_alloc_zone_locked).
     "pfn0": _Conv(lambda v: "0" if v == -1 else f"{v & _U64:x}", r"[0-9a-fA-F]+",
                   lambda s: int(s, 16)),
+    # reclaim_flags: RECLAIM_WB_FILE or RECLAIM_WB_ANON, always with RECLAIM_WB_ASYNC.
+    "wbflags": _Conv(lambda v: ("RECLAIM_WB_FILE" if v else "RECLAIM_WB_ANON")
+                     + "|RECLAIM_WB_ASYNC", r"RECLAIM_WB_(?:FILE|ANON)\|RECLAIM_WB_ASYNC",
+                     lambda s: int(s.startswith("RECLAIM_WB_FILE"))),
     "pbo": _Conv(lambda fields: str(PAGEBLOCK_ORDER), r"-?\d+", None, whole=True),
     "frag": _Conv(lambda fields: str(int(fields["fallback_order"] < PAGEBLOCK_ORDER)),
                   r"-?\d+", None, whole=True),
@@ -291,6 +295,24 @@ _TEMPLATES: Final[dict[str, tuple[str, str]]] = {
     "mm_migrate_pages_start": ("migrate", "mode={mode:mode} reason={reason:reason}"),
     "set_migration_pte": ("migrate", _MIGRATION_PTE),
     "remove_migration_pte": ("migrate", _MIGRATION_PTE),
+    # include/trace/events/vmscan.h
+    "mm_vmscan_kswapd_sleep": ("vmscan", "nid={nid:d}"),
+    "mm_vmscan_kswapd_wake": ("vmscan", "nid={nid:d} order={order:d}"),
+    "mm_vmscan_wakeup_kswapd": ("vmscan", "nid={nid:d} order={order:d} gfp_flags={gfp_flags:gfp}"),
+    "mm_vmscan_direct_reclaim_begin": ("vmscan", "order={order:d} gfp_flags={gfp_flags:gfp}"),
+    "mm_vmscan_direct_reclaim_end": ("vmscan", "nr_reclaimed={nr_reclaimed:lu}"),
+    "mm_vmscan_lru_shrink_inactive": (
+        "vmscan",
+        "nid={nid:d} nr_scanned={nr_scanned:d} nr_reclaimed={nr_reclaimed:d} "
+        "nr_dirty={nr_dirty:d} nr_writeback={nr_writeback:d} nr_congested={nr_congested:d} "
+        "nr_immediate={nr_immediate:d} nr_activate_anon={nr_activate0:d} "
+        "nr_activate_file={nr_activate1:d} nr_ref_keep={nr_ref_keep:d} "
+        "nr_unmap_fail={nr_unmap_fail:d} priority={priority:d} flags={reclaim_flags:wbflags}"),
+    "mm_vmscan_lru_shrink_active": (
+        "vmscan",
+        "nid={nid:d} nr_taken={nr_taken:d} nr_active={nr_active:d} "
+        "nr_deactivated={nr_deactivated:d} nr_referenced={nr_referenced:d} "
+        "priority={priority:d} flags={reclaim_flags:wbflags}"),
     # include/trace/events/kmem.h
     "mm_page_alloc": (
         "kmem",

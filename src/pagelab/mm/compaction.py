@@ -2206,7 +2206,8 @@ def direct_compact_hook(m: Machine, gfp: int, order: int, alloc_flags: int, ac: 
                                   f"{', '.join(_PRIO_NAMES)}") from None
     else:
         priority = CompactPriority(prio)
-    pfn, _ = __alloc_pages_direct_compact(m, gfp, order, alloc_flags, ac, priority)
+    pfn, result = __alloc_pages_direct_compact(m, gfp, order, alloc_flags, ac, priority)
+    m.last_compact_result = "" if result is None else result.name[8:].lower()
     return pfn
 
 

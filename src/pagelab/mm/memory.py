@@ -19,12 +19,20 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import NDArray
 
-from pagelab.errors import InvalidArgument
+from pagelab.errors import InvalidArgument, ModelBug
 from pagelab.mm import page_flags as pf
 from pagelab.mm import swap
 from pagelab.mm import vmstat as vs
 from pagelab.mm.gfp import GFP_HIGHUSER_MOVABLE, parse_gfp
-from pagelab.mm.rmap import PTE_NONE, AddressSpace, AnonVma, is_migration_entry
+from pagelab.mm.rmap import (
+    PTE_NONE,
+    SWP_ENTRY_BASE,
+    AddressSpace,
+    AnonVma,
+    is_migration_entry,
+    is_swap_pte,
+    swp_offset,
+)
 
 if TYPE_CHECKING:
     from pagelab.machine import Machine
@@ -41,14 +49,28 @@ _INITIAL_PTES = 1024
 
 
 class File(AddressSpace):
-    """A file whose pages are read into the page cache when a process maps them."""
+    """A file whose pages are read into the page cache when a process maps them.
+
+    ``disk`` holds the content token of each page as stored on disk: a page dropped by reclaim
+    is read back with the same content. ``exec`` marks a file mapped executable (VM_EXEC:
+    program text, which reclaim protects a little longer).
+    """
+
+    def __init__(self, m: Machine, name: str, a_ops: object | None = None, *,
+                 exec: bool = False) -> None:
+        super().__init__(m, name, a_ops)
+        self.exec = exec
+        self.disk: dict[int, int] = {}
 
 
 class MmStruct:
     """A process's address space: a page table over virtual page numbers, and its pages.
 
-    ``pte[vpn]`` is the pfn mapped at ``vpn``, ``PTE_NONE`` (-1), or a migration entry.
-    ``tokens[vpn]`` is the content the process last wrote there.
+    ``pte[vpn]`` is the pfn mapped at ``vpn``, ``PTE_NONE`` (-1), a migration entry or a
+    swap entry; ``young[vpn]`` is the PTE's accessed bit (set by the fault and by
+    :meth:`access`, cleared by reclaim's ``folio_referenced``). ``tokens[vpn]`` is the content
+    the process last wrote there. A file page that reclaim dropped leaves its PTE none while
+    the vpn stays in ``file_vpns``: the next access faults it back from the file.
     """
 
     def __init__(self, m: Machine, name: str, pid: int) -> None:
@@ -58,6 +80,7 @@ class MmStruct:
         self.anon_vma = AnonVma(m, self)
         self.pte: NDArray[np.int64] = np.full(_INITIAL_PTES, PTE_NONE, dtype=np.int64)
         self.tokens: NDArray[np.uint32] = np.zeros(_INITIAL_PTES, dtype=np.uint32)
+        self.young: NDArray[np.uint8] = np.zeros(_INITIAL_PTES, dtype=np.uint8)
         self.file_vpns: dict[int, tuple[File, int]] = {}
         self.next_vpn = 0
         self.pinned: dict[int, int] = {}
@@ -80,12 +103,22 @@ class MmStruct:
                                                          dtype=np.int64)])
             self.tokens = np.concatenate([self.tokens,
                                           np.zeros(size - len(self.tokens), dtype=np.uint32)])
+            self.young = np.concatenate([self.young,
+                                         np.zeros(size - len(self.young), dtype=np.uint8)])
         self.next_vpn = need
         return start
 
     def nr_mapped(self) -> int:
-        """Return the number of virtual pages currently mapped (or under migration)."""
+        """Return the number of virtual pages with a PTE: mapped, swapped or under migration."""
         return int(np.count_nonzero(self.pte[: self.next_vpn] != PTE_NONE))
+
+    def nr_resident(self) -> int:
+        """Return the number of virtual pages mapped to a page right now (RSS)."""
+        return int(np.count_nonzero(self.pte[: self.next_vpn] >= 0))
+
+    def nr_swapped(self) -> int:
+        """Return the number of virtual pages whose contents are out in swap."""
+        return int(np.count_nonzero(self.pte[: self.next_vpn] <= SWP_ENTRY_BASE))
 
     def mapped_pfns(self) -> NDArray[np.int64]:
         """Return the pfns mapped right now (migration entries excluded)."""
@@ -126,6 +159,7 @@ class MmStruct:
             mem.token_mv[pfn] = token
             swap.folio_add_lru(m, pfn)
             self.pte[vpn] = pfn
+            self.young[vpn] = 1
             self.tokens[vpn] = token
             got[i] = pfn
             m.charge(fault_cost)
@@ -198,7 +232,7 @@ class MmStruct:
                     break
                 mem.mapping_mv[pfn] = file.mapping_word
                 mem.index_mv[pfn] = index
-                mem.token_mv[pfn] = m.new_token()
+                mem.token_mv[pfn] = self._disk_token(file, index)
                 file.pages[index] = pfn
                 swap.folio_add_lru(m, pfn)
                 m.nodes[m.page_zone(pfn).node].vm_stat[vs.NR_FILE_PAGES] += 1
@@ -206,10 +240,107 @@ class MmStruct:
             mem.refcount_mv[pfn] += 1
             mem.mapcount_mv[pfn] += 1
             self.pte[base + index] = pfn
+            self.young[base + index] = 1
             self.tokens[base + index] = mem.token_mv[pfn]
             self.file_vpns[base + index] = (file, index)
             out[index] = pfn
         return out
+
+    def _disk_token(self, file: File, index: int) -> int:
+        token = file.disk.get(index)
+        if token is None:
+            token = file.disk[index] = self.m.new_token()
+        return token
+
+    # --- accesses and the faults they take ----------------------------------------------------
+
+    def access(self, vpns: NDArray[np.int64] | Iterable[int]) -> int:
+        """Touch virtual pages: set the young bit of present PTEs, fault the others back.
+
+        A swapped-out page comes back from swap (``do_swap_page``: a major fault, ``pswpin``),
+        a dropped file page from the file (``filemap_fault``: a major fault). Returns the
+        number of major faults; stops early if a page cannot be allocated.
+        """
+        vpns = np.asarray(vpns if isinstance(vpns, np.ndarray) else list(vpns), dtype=np.int64)
+        if len(vpns) and (vpns.min() < 0 or vpns.max() >= self.next_vpn):
+            raise InvalidArgument(f"access: virtual pages must be in 0..{self.next_vpn - 1}")
+        ptes = self.pte[vpns]
+        present = ptes >= 0
+        self.young[vpns[present]] = 1
+        major = 0
+        for vpn in vpns[~present]:
+            vpn = int(vpn)
+            pte = int(self.pte[vpn])
+            if is_migration_entry(pte):
+                self.m.wait("migration_entry", -2 - pte)
+                continue
+            if is_swap_pte(pte):
+                if self.do_swap_page(vpn) < 0:
+                    break
+                major += 1
+            elif vpn in self.file_vpns:
+                if self.filemap_fault(vpn) < 0:
+                    break
+                major += 1
+        return major
+
+    def do_swap_page(self, vpn: int) -> int:
+        """Fault a swapped-out page back in (``do_swap_page``, SWP_SYNCHRONOUS_IO path).
+
+        Allocates a new anonymous page, reads the slot into it (checking the bytes are the
+        content written), maps it young and frees the slot. Returns the pfn or -1.
+        """
+        from pagelab.mm import page_io, swapfile, vmscan
+
+        m = self.m
+        offset = swp_offset(int(self.pte[vpn]))
+        pfn = m.alloc_page_raw(GFP_HIGHUSER_MOVABLE, 0, m.cpu % m.nr_nodes)
+        if pfn < 0:
+            return -1
+        mem = m.mem
+        page_io.swap_read_folio(m, pfn, offset, int(self.tokens[vpn]))
+        mem.mapping_mv[pfn] = self.anon_vma.mapping_word
+        mem.index_mv[pfn] = vpn
+        mem.mapcount_mv[pfn] = 0
+        mem.flags_mv[pfn] = mem.flags_mv[pfn] | _ANON_FLAGS
+        vmscan.workingset_refault(m, pfn, False)
+        swap.folio_add_lru(m, pfn)
+        self.pte[vpn] = pfn
+        self.young[vpn] = 1
+        swapfile.swap_free(m, offset)
+        m.nodes[m.page_zone(pfn).node].vm_stat[vs.NR_ANON_MAPPED] += 1
+        m.vm_events[vs.PGMAJFAULT] += 1
+        return pfn
+
+    def filemap_fault(self, vpn: int) -> int:
+        """Fault a file page back (``filemap_fault``): from the page cache or read from disk."""
+        from pagelab.mm import vmscan
+
+        m = self.m
+        mem = m.mem
+        file, index = self.file_vpns[vpn]
+        pfn = file.pages.get(index, -1)
+        if pfn < 0:
+            pfn = m.alloc_page_raw(GFP_HIGHUSER_MOVABLE, 0, m.cpu % m.nr_nodes)
+            if pfn < 0:
+                return -1
+            mem.mapping_mv[pfn] = file.mapping_word
+            mem.index_mv[pfn] = index
+            mem.token_mv[pfn] = self._disk_token(file, index)
+            file.pages[index] = pfn
+            vmscan.workingset_refault(m, pfn, True)
+            swap.folio_add_lru(m, pfn)
+            m.nodes[m.page_zone(pfn).node].vm_stat[vs.NR_FILE_PAGES] += 1
+            m.vm_events[vs.PGMAJFAULT] += 1
+            m.charge(m.cost.file_read_page)
+        mem.refcount_mv[pfn] += 1
+        mem.mapcount_mv[pfn] += 1
+        self.pte[vpn] = pfn
+        self.young[vpn] = 1
+        if mem.token_mv[pfn] != self.tokens[vpn]:
+            raise ModelBug(f"{self.name}: file page {index} read back with token "
+                           f"{int(mem.token_mv[pfn]):#x}, not {int(self.tokens[vpn]):#x}")
+        return pfn
 
     def _vpn_of(self, pfn: int) -> int:
         mem = self.m.mem
@@ -240,12 +371,38 @@ class MmStruct:
             else:
                 self.unmap_vpn(vpn)
 
+    def munmap(self, start: int, nr_pages: int) -> None:
+        """Unmap virtual pages ``start .. start + nr_pages - 1`` (``munmap``), wherever they are.
+
+        Unlike :meth:`unmap` (by pfn), this reaches pages that are out in swap or were dropped
+        from the page cache. Holes (never mapped) are skipped; THPs go whole.
+        """
+        if start < 0 or nr_pages < 0 or start + nr_pages > self.next_vpn:
+            raise InvalidArgument(f"munmap({start}, {nr_pages}): the range must lie in "
+                                  f"0..{self.next_vpn - 1}")
+        for base in [b for b in self.thp_heads if start <= b < start + nr_pages]:
+            self._unmap_thp(base)
+        ptes = self.pte[start: start + nr_pages]
+        for vpn in np.nonzero(ptes != PTE_NONE)[0] + start:
+            self.unmap_vpn(int(vpn))
+        for dropped in [v for v in self.file_vpns if start <= v < start + nr_pages]:
+            del self.file_vpns[dropped]
+
     def unmap_vpn(self, vpn: int) -> None:
         """Unmap the page at virtual page ``vpn``."""
         m = self.m
         pte = int(self.pte[vpn])
         if pte == PTE_NONE:
+            if self.file_vpns.pop(vpn, None) is not None:
+                return  # a file page reclaim dropped: nothing mapped, nothing to free
             raise InvalidArgument(f"virtual page {vpn} of {self.name} is not mapped")
+        if is_swap_pte(pte):
+            from pagelab.mm import swapfile
+
+            self.pte[vpn] = PTE_NONE
+            self.pinned.pop(vpn, None)
+            swapfile.swap_free(m, swp_offset(pte))  # zap_pte_range: free_swap_and_cache
+            return
         if is_migration_entry(pte):
             # The kernel waits for migration to finish (migration_entry_wait).
             m.wait("migration_entry", -2 - pte)
@@ -269,6 +426,7 @@ class MmStruct:
             self._unmap_thp(base)
         for vpn in np.nonzero(self.pte[: self.next_vpn] != PTE_NONE)[0]:
             self.unmap_vpn(int(vpn))
+        self.file_vpns.clear()
         self.dead = True
         if self.check in self.m.state_checkers:
             self.m.state_checkers.remove(self.check)

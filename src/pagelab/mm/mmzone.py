@@ -279,6 +279,16 @@ class PglistData:
         self.kcompactd_highest_zoneidx = 0
         self.kcompactd_woken = False
         self.proactive_compact_trigger = False
+        # kswapd's request and state (mm/vmscan.py): kswapd_woken stands for a pending wake-up
+        # of the thread, kswapd_nap_until for the end of its 100 ms nap before sleeping.
+        self.kswapd_order = 0
+        self.kswapd_highest_zoneidx = 0
+        self.kswapd_failures = 0
+        self.kswapd_woken = False
+        self.kswapd_running = False
+        self.kswapd_nap_until = 0
+        #: Workingset activations (anon, file) at the last ``snapshot_refaults``.
+        self.refaults = [0, 0]
 
     def __repr__(self) -> str:
         return (

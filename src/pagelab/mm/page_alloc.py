@@ -1286,8 +1286,11 @@ def __alloc_pages_slowpath(m: Machine, gfp: int, order: int, ac: AllocContext) -
     min watermark and reserves, costly-order direct compaction first, then direct reclaim
     (whose failure path unreserves HIGHATOMIC and drains all pcps before one more try), then
     compaction after reclaim. Reclaim and compaction are hooks on the machine
-    (``m.direct_reclaim``, ``m.direct_compact``) that do nothing in Core I and are filled in by
-    the reclaim and compaction layers; retries and OOM are not modelled here.
+    (``m.direct_reclaim``, ``m.direct_compact``) filled in by :mod:`pagelab.mm.vmscan` and
+    :mod:`pagelab.mm.compaction`. A task already reclaiming (PF_MEMALLOC) allocates from the
+    reserves and never recurses. Named simplification: one round of reclaim and compaction,
+    then failure — what ``__GFP_NORETRY`` asks for; the kernel's ``should_reclaim_retry`` /
+    ``should_compact_retry`` loop and the OOM killer are not modelled.
     """
     alloc_flags = gfp_to_alloc_flags(gfp, order)
     if alloc_flags & ALLOC_KSWAPD:
@@ -1298,16 +1301,26 @@ def __alloc_pages_slowpath(m: Machine, gfp: int, order: int, ac: AllocContext) -
         return pfn
     can_direct_reclaim = bool(gfp & G.__GFP_DIRECT_RECLAIM)
     costly_order = order > PAGE_ALLOC_COSTLY_ORDER
-    if can_direct_reclaim and (costly_order or (order > 0 and ac.migratetype != MIGRATE_MOVABLE)):
+    # __gfp_pfmemalloc_flags: a task that is reclaiming (PF_MEMALLOC) may use every reserve.
+    pfmemalloc = (m.pf_memalloc or m.in_direct_compaction) and not gfp & G.__GFP_NOMEMALLOC
+    if can_direct_reclaim and (costly_order or (order > 0 and ac.migratetype != MIGRATE_MOVABLE)) \
+            and not pfmemalloc:
         pfn = m.direct_compact(gfp, order, alloc_flags, ac, "async")
         if pfn >= 0:
             return pfn
+        if costly_order and gfp & G.__GFP_NORETRY and m.last_compact_result in (
+                "skipped", "deferred"):
+            return -1  # compaction cannot help and reclaim would not do much either
     # retry: the kernel tries the freelists once more before giving up or reclaiming.
+    if pfmemalloc:
+        alloc_flags = (ALLOC_NO_WATERMARKS | (alloc_flags & (ALLOC_KSWAPD | ALLOC_CMA)))
     pfn = get_page_from_freelist(m, gfp, order, alloc_flags, ac)
     if pfn >= 0:
         return pfn
     if not can_direct_reclaim:
         return -1
+    if m.pf_memalloc or m.in_direct_compaction:
+        return -1  # avoid recursion of direct reclaim
     pfn = __alloc_pages_direct_reclaim(m, gfp, order, alloc_flags, ac)
     if pfn >= 0:
         return pfn

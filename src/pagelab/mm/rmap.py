@@ -10,8 +10,10 @@ non-LRU movable pages). Owners are registered with the machine; ``page->index`` 
 offset in its owner. The kernel walks anon_vma and i_mmap interval trees; the model keeps for
 each owner the list of ``(mm, first virtual page)`` that map it.
 
-Named simplification: no fork, so an anon_vma has exactly one mm; migration entries are
-stored in the page table as ``-2 - pfn``.
+Named simplification: no fork, so an anon_vma has exactly one mm. Non-present PTEs are
+negative numbers: ``-1`` is none, a migration entry is ``-2 - pfn``, a swap entry is
+``SWP_ENTRY_BASE - offset`` (below every migration entry), so one int64 column holds what the
+kernel packs into a ``pte_t``.
 """
 
 from __future__ import annotations
@@ -27,11 +29,14 @@ if TYPE_CHECKING:
     from pagelab.machine import Machine
     from pagelab.mm.memory import MmStruct
 
-__all__ = ["AddressSpace", "AnonVma", "Mapper", "folio_mapcount", "is_migration_entry",
-           "make_migration_entry", "migration_entry_to_pfn", "remove_migration_ptes",
-           "rmap_walk", "try_to_migrate"]
+__all__ = ["SWP_ENTRY_BASE", "AddressSpace", "AnonVma", "Mapper", "folio_mapcount",
+           "folio_referenced", "is_migration_entry", "is_swap_pte", "make_migration_entry",
+           "make_swap_entry", "migration_entry_to_pfn", "remove_migration_ptes", "rmap_walk",
+           "swp_offset", "try_to_migrate", "try_to_unmap"]
 
 PTE_NONE = -1
+#: Swap entries start here (``swp_entry(type 0, offset)``); migration entries lie above.
+SWP_ENTRY_BASE = -(1 << 48)
 
 
 def make_migration_entry(pfn: int) -> int:
@@ -41,7 +46,22 @@ def make_migration_entry(pfn: int) -> int:
 
 def is_migration_entry(pte: int) -> bool:
     """Return whether a PTE value is a migration entry."""
-    return pte < PTE_NONE
+    return SWP_ENTRY_BASE < pte < PTE_NONE
+
+
+def make_swap_entry(offset: int) -> int:
+    """Return the PTE value of a swap entry for slot ``offset`` of the swap device."""
+    return SWP_ENTRY_BASE - offset
+
+
+def is_swap_pte(pte: int) -> bool:
+    """Return whether a PTE value is a (non-migration) swap entry."""
+    return pte <= SWP_ENTRY_BASE
+
+
+def swp_offset(pte: int) -> int:
+    """Return the swap slot a swap entry names (``swp_offset``)."""
+    return SWP_ENTRY_BASE - pte
 
 
 def migration_entry_to_pfn(pte: int) -> int:
@@ -155,3 +175,40 @@ def remove_migration_ptes(m: Machine, src: int, dst: int) -> None:
             mm.pte[vpn] = dst
             mem.mapcount_mv[dst] += 1
             mem.refcount_mv[dst] += 1
+
+
+def folio_referenced(m: Machine, pfn: int) -> int:
+    """Count and clear the young bits of the PTEs mapping ``pfn`` (``folio_referenced``).
+
+    Returns how many mappings had accessed the page since the last look (the kernel's
+    ``referenced`` count from ``folio_referenced_one`` → ``ptep_clear_flush_young``).
+    """
+    referenced = 0
+    for mm, vpn in rmap_walk(m, pfn):
+        if mm.pte[vpn] == pfn and mm.young[vpn]:
+            mm.young[vpn] = 0
+            referenced += 1
+    return referenced
+
+
+def try_to_unmap(m: Machine, pfn: int, swap_pte: int = PTE_NONE) -> int:
+    """Unmap ``pfn`` from every page table (``try_to_unmap``); return the PTEs replaced.
+
+    Anonymous pages get ``swap_pte`` (their swap entry); page-cache pages get none and fault
+    the page back from the file. Each PTE drops its mapcount and its reference
+    (``folio_remove_rmap_pte`` + ``folio_put``); the caller keeps its isolation reference.
+    """
+    from pagelab.mm import vmstat as vs
+
+    mem = m.mem
+    unmapped = 0
+    for mm, vpn in rmap_walk(m, pfn):
+        if mm.pte[vpn] == pfn:
+            mm.pte[vpn] = swap_pte
+            mm.young[vpn] = 0
+            mem.mapcount_mv[pfn] -= 1
+            mem.refcount_mv[pfn] -= 1
+            unmapped += 1
+    if unmapped and mem.mapping_mv[pfn] & pf.PAGE_MAPPING_ANON:
+        m.nodes[m.page_zone(pfn).node].vm_stat[vs.NR_ANON_MAPPED] -= unmapped
+    return unmapped

@@ -552,6 +552,8 @@ class ZsPool:
         self.pages_allocated = 0
         #: ``zs_pool_stats``: pages freed by zs_compact.
         self.pages_compacted = 0
+        #: Pool pages moved by page migration (not a kernel statistic: the model's tally).
+        self.pages_migrated = 0
         self.compaction_in_progress = False
         self.lock = _Lock()  # mainline pool->lock (rwlock)
         self.zspages: dict[int, ZsPage] = {}
@@ -1822,6 +1824,7 @@ class ZsPool:
                 self.reset_page(page)
                 swap.put_page(m, page)
                 page = newpage
+                self.pages_migrated += 1
                 ret = MIGRATEPAGE_SUCCESS
             for addr in range(offset, pos, size):
                 handle = self.obj_allocated(page, addr)
@@ -1879,6 +1882,7 @@ class ZsPool:
             m.page_zone(newpage).vm_stat[vs.NR_ZSPAGES] += 1
         self.reset_page(page)
         swap.put_page(m, page)
+        self.pages_migrated += 1
         return MIGRATEPAGE_SUCCESS
 
     def zs_page_putback(self, page: int) -> None:

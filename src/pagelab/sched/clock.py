@@ -151,6 +151,23 @@ class CostModel:
     """Per page freed (unmap path, per page)."""
     clear_page: float = 230.0
     """Per 4 KiB page zeroed (``__GFP_ZERO``, ``clear_page``)."""
+    reclaim_scan_page: float = 150.0
+    """Per folio isolated from an LRU list and looked at by reclaim (``isolate_lru_folios``
+    plus ``folio_check_references``). Not calibrated: an estimate of the same order as
+    ``isolate_page`` (181 ns, which does similar work for compaction)."""
+    reclaim_page: float = 900.0
+    """Per folio reclaimed beyond its scan: unmap, ``__remove_mapping``, free. Not calibrated:
+    about two ``free_page`` plus a TLB flush, an estimate."""
+    swap_out_page: float = 6000.0
+    """Per page written to zram: lzo-rle compression of 4 KiB plus ``zs_malloc`` and the
+    copy. Not calibrated here (no zram module in the calibration guest); an estimate from
+    published zram throughput (~0.7 GB/s per core for lzo-rle compression)."""
+    swap_in_page: float = 3000.0
+    """Per page read back from zram in ``do_swap_page``: decompression (~2 GB/s per core),
+    the copy and the fault. An estimate, like ``swap_out_page``."""
+    file_read_page: float = 60000.0
+    """Per page-cache page read back from storage on a major fault (flash, 4 KiB random read
+    with readahead amortised). An estimate for a phone's UFS storage."""
 
     @property
     def batch_isolate(self) -> float:

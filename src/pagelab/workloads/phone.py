@@ -1,0 +1,537 @@
+"""The seed's phone: apps, zram swap and GPU buffers filling memory, and the kernel asking for
+order-2, 3 and 4 blocks it cannot always find.
+
+The seed's motivation (Minchan Kim, 2016): "embedded systems use lots of non-movable pages,
+e.g. zram, GPU memory"; phones then run short of small high-order blocks. This workload is a
+phone's day in fast-forward on a 2 GiB machine:
+
+* **apps** are launched, used in the foreground and sent to the background: each has a
+  program text (an executable file), resources (files), a heap (anonymous pages allocated and
+  freed in chunks) and GPU buffers. Launching forks the app's threads, each with an order-2
+  kernel stack (``THREAD_SIZE`` 16 KiB, as before ``CONFIG_VMAP_STACK``). At most
+  ``cached_apps`` stay alive; the least recently used is killed beyond that (Android's
+  low-memory killer). Returning to a cached app touches its working set again, faulting it
+  back from zram.
+* **the kernel** asks for order-3 blocks (SLUB's first try for an 8 KiB-object slab and socket
+  page frags: ``__GFP_NORETRY``, falling back to order 0) and order-4 blocks (the dma-buf
+  system heap for camera and video buffers: no reclaim at all, falling back to order 0).
+* **memory pressure** brings kswapd and direct reclaim, which swap anonymous pages to zram.
+  zram's pool pages and GPU pages are movable with the seed's framework and unmovable before
+  it; that is the whole difference between the two kernels this workload is run on.
+
+Every random choice comes from ``numpy.random.SeedSequence(seed)``, one stream per actor, and
+is drawn whether or not the model's allocations succeed, so two kernels see the same
+sequence of requests. Time is virtual: the workload advances the clock by ``tick_ms`` per tick
+on top of what the model charges, and runs kswapd and kcompactd between ticks.
+
+Named simplifications: one CPU does everything (kernel threads run between ticks); allocations
+of order 2 and 3 make a single attempt (the model's slow path does one round of reclaim and
+compaction, i.e. ``__GFP_NORETRY``; a fork would retry); slab and socket fallbacks to order 0
+are not allocated; THP is off, as on the phones of the seed's time.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from pagelab.errors import BadConfiguration, InvalidArgument
+from pagelab.mm import gfp as G  # noqa: N812 (the kernel's GFP names read best)
+from pagelab.mm import vmstat as vs
+from pagelab.mm.memory import File, MmStruct
+from pagelab.mm.mm_init import parse_size
+from pagelab.mm.mmzone import PAGE_SHIFT, pageblock_order
+
+if TYPE_CHECKING:
+    from pagelab.drivers.gpu import Gpu
+    from pagelab.drivers.zram import Zram
+    from pagelab.machine import Machine
+
+__all__ = ["GFP_DMABUF_HIGH", "GFP_DMABUF_LOW", "GFP_FORK", "GFP_SLAB_HIGH", "Phone",
+           "PhoneConfig", "Request", "run_phone"]
+
+#: THREADINFO_GFP (kernel/fork.c, v4.8): ``GFP_KERNEL_ACCOUNT | __GFP_NOTRACK`` (zeroed).
+GFP_FORK = G.GFP_KERNEL_ACCOUNT | G.__GFP_ZERO
+#: SLUB's first try at a slab's preferred order (``allocate_slab``).
+GFP_SLAB_HIGH = G.GFP_KERNEL | G.__GFP_COMP | G.__GFP_NOWARN | G.__GFP_NORETRY
+#: dma-buf system heap, orders 8 and 4 (drivers/dma-buf/heaps/system_heap.c HIGH_ORDER_GFP).
+GFP_DMABUF_HIGH = ((G.GFP_HIGHUSER | G.__GFP_ZERO | G.__GFP_NOWARN | G.__GFP_NORETRY)
+                   & ~G.__GFP_RECLAIM) | G.__GFP_COMP
+#: ... and order 0 (LOW_ORDER_GFP).
+GFP_DMABUF_LOW = G.GFP_HIGHUSER | G.__GFP_ZERO
+
+#: The request kinds measured, by order.
+KINDS = {"fork": 2, "slab": 3, "skb": 3, "dmabuf": 4}
+_KIND_IDS = {name: i for i, name in enumerate(KINDS)}
+
+
+@dataclass(frozen=True)
+class PhoneConfig:
+    """What phone to simulate, for how long, with which drivers.
+
+    Sizes are in bytes or with a suffix ("2G"); ``duration`` in virtual seconds.
+    """
+
+    memory: str = "2G"
+    duration: float = 240.0
+    seed: int = 1
+    tick_ms: int = 100
+    cached_apps: int = 10
+    zram: bool = True
+    zram_fraction: float = 0.5
+    compressibility: float = 0.65
+    swappiness: int = 100
+    gpu: bool = True
+    driver: str | None = None
+    sample_every_s: float = 2.0
+
+    def validate(self) -> None:
+        """Raise InvalidArgument/BadConfiguration for values no phone can have."""
+        memory = parse_size(self.memory)
+        if memory < 512 << 20:
+            raise BadConfiguration(f"memory {self.memory}: the phone workload needs at least "
+                                   "512M (its system services alone take ~200 MiB)")
+        if memory > 16 << 30:
+            raise BadConfiguration(f"memory {self.memory}: give at most 16G for a phone")
+        if not self.duration > 0:
+            raise InvalidArgument(f"duration {self.duration}: give a positive number of seconds")
+        if not 10 <= self.tick_ms <= 1000:
+            raise InvalidArgument(f"tick_ms {self.tick_ms}: give 10..1000 ms")
+        if not 1 <= self.cached_apps <= 64:
+            raise InvalidArgument(f"cached_apps {self.cached_apps}: give 1..64")
+        if not 0.05 <= self.zram_fraction <= 2.0:
+            raise InvalidArgument(f"zram_fraction {self.zram_fraction}: give 0.05..2 of RAM")
+        if not 0.0 <= self.compressibility <= 1.0:
+            raise InvalidArgument(f"compressibility {self.compressibility}: give 0..1")
+        if not 0 <= self.swappiness <= 200:
+            raise InvalidArgument(f"swappiness {self.swappiness}: give 0..200")
+        if not self.sample_every_s > 0:
+            raise InvalidArgument(f"sample_every_s {self.sample_every_s}: give seconds > 0")
+
+
+@dataclass
+class AppSpec:
+    """An app's footprint in pages: heap, program text, resources, GPU, threads."""
+
+    name: str
+    heap: int
+    text: int
+    resources: int
+    gpu: int
+    threads: int
+    camera: bool = False
+
+
+@dataclass
+class App:
+    """A running app: its process, files, heap chunks, GPU buffers and thread stacks."""
+
+    spec: AppSpec
+    mm: MmStruct
+    text: File
+    resources: File
+    heap_chunks: list[tuple[int, int]] = field(default_factory=list)
+    bos: list[Any] = field(default_factory=list)
+    stacks: list[int] = field(default_factory=list)
+    file_range: tuple[int, int] = (0, 0)
+
+
+@dataclass
+class Request:
+    """One high-order allocation the workload made (for the success and latency tables)."""
+
+    time_ns: int
+    kind: str
+    order: int
+    ok: bool
+    latency_ns: int
+
+
+class RequestLog:
+    """Requests in numpy columns (time, kind id, ok, latency), grown by doubling."""
+
+    def __init__(self) -> None:
+        self._n = 0
+        self.time_ns = np.zeros(1024, dtype=np.int64)
+        self.kind = np.zeros(1024, dtype=np.int8)
+        self.ok = np.zeros(1024, dtype=np.bool_)
+        self.latency_ns = np.zeros(1024, dtype=np.int64)
+
+    def add(self, time_ns: int, kind: str, ok: bool, latency_ns: int) -> None:
+        """Record one request."""
+        if self._n == len(self.time_ns):
+            for name in ("time_ns", "kind", "ok", "latency_ns"):
+                old = getattr(self, name)
+                setattr(self, name, np.concatenate([old, np.zeros_like(old)]))
+        i = self._n
+        self.time_ns[i] = time_ns
+        self.kind[i] = _KIND_IDS[kind]
+        self.ok[i] = ok
+        self.latency_ns[i] = latency_ns
+        self._n += 1
+
+    def __len__(self) -> int:
+        return self._n
+
+    def columns(self) -> dict[str, NDArray[Any]]:
+        """Return the recorded columns (kind as names, order from the kind)."""
+        n = self._n
+        names = np.array(list(KINDS), dtype=object)
+        orders = np.array(list(KINDS.values()), dtype=np.int8)
+        return {"time_s": self.time_ns[:n] / 1e9, "kind": names[self.kind[:n]],
+                "order": orders[self.kind[:n]], "ok": self.ok[:n].copy(),
+                "latency_us": self.latency_ns[:n] / 1e3}
+
+
+def _pages(size: str | int) -> int:
+    return parse_size(size) >> PAGE_SHIFT
+
+
+def app_catalogue(rng: np.random.Generator, nr_apps: int) -> list[AppSpec]:
+    """Draw the phone's apps: sizes like a 2016 phone's, one of them a camera."""
+    names = ["messenger", "camera", "browser", "maps", "game", "video", "mail", "social",
+             "music", "news", "shop", "photos", "bank", "notes", "weather", "calendar"]
+    specs = []
+    for i in range(nr_apps):
+        name = names[i % len(names)] + ("" if i < len(names) else str(i // len(names)))
+        heavy = name in ("game", "maps", "browser", "video")
+        specs.append(AppSpec(
+            name=name,
+            heap=int(rng.uniform(60, 220 if heavy else 140) * 256),
+            text=int(rng.uniform(8, 30) * 256),
+            resources=int(rng.uniform(10, 50) * 256),
+            gpu=int(rng.uniform(16, 96 if heavy else 40) * 256),
+            threads=int(rng.integers(12, 40)),
+            camera=name in ("camera", "video"),
+        ))
+    return specs
+
+
+class Phone:
+    """The running phone: builds its drivers on a machine and steps the workload tick by tick.
+
+    ``machine`` must be freshly built; :meth:`run` (or :func:`run_phone`) drives it for the
+    configured duration, recording every high-order request and a time series.
+    """
+
+    def __init__(self, m: Machine, config: PhoneConfig,
+                 driver_factory: Callable[[Machine], Any] | None = None) -> None:
+        config.validate()
+        self.m = m
+        self.config = config
+        seeds = np.random.SeedSequence(config.seed).spawn(6)
+        self.rng_apps, self.rng_use, self.rng_kernel, self.rng_gpu, self.rng_life, \
+            self.rng_cat = (np.random.default_rng(s) for s in seeds)
+        self.catalogue = app_catalogue(self.rng_cat, 16)
+        self.apps: OrderedDict[str, App] = OrderedDict()
+        self.requests = RequestLog()
+        self.held: list[tuple[int, int, int]] = []  # (expiry ns, pfn, order) kernel blocks
+        self.camera_bufs: list[tuple[int, list[tuple[int, int]]]] = []
+        self.samples: list[dict[str, float]] = []
+        self.launches = 0
+        self.kills = 0
+        m.swappiness = config.swappiness
+        m.compaction_proactiveness = 0  # the seed's kernels had no proactive compaction
+        self.zram: Zram | None = None
+        self.gpu: Gpu | Any | None = None
+        self._setup_drivers(driver_factory)
+        self.system = self._start_system()
+
+    # --- set-up ---------------------------------------------------------------------------------
+
+    def _setup_drivers(self, driver_factory: Callable[[Machine], Any] | None) -> None:
+        from pagelab.drivers.gpu import Gpu
+        from pagelab.drivers.zram import ContentModel, Zram
+        from pagelab.mm.swapfile import swapon
+
+        m, config = self.m, self.config
+        if config.zram:
+            ram = sum(z.present_pages for z in m.zones) << PAGE_SHIFT
+            self.zram = Zram(m, disksize=int(ram * config.zram_fraction),
+                             content=ContentModel(config.compressibility, spread=0.3,
+                                                  same_filled=0.05, seed=config.seed))
+            swapon(m, self.zram)
+        if driver_factory is not None:
+            self.gpu = driver_factory(m)
+        elif config.gpu:
+            self.gpu = Gpu(m)
+
+    def _start_system(self) -> App:
+        """system_server, the launcher and services: ~200 MiB that stays."""
+        spec = AppSpec("system", heap=_pages("120M"), text=_pages("30M"),
+                       resources=_pages("50M"), gpu=_pages("12M"), threads=60)
+        return self._launch(spec)
+
+    # --- apps ---------------------------------------------------------------------------------
+
+    def _launch(self, spec: AppSpec) -> App:
+        m = self.m
+        mm = m.spawn(spec.name)
+        text = File(m, f"{spec.name}.so", exec=True)
+        resources = File(m, f"{spec.name}.apk")
+        app = App(spec, mm, text, resources)
+        base = mm.next_vpn
+        mm.map_file(text, spec.text)
+        mm.map_file(resources, spec.resources)
+        app.file_range = (base, spec.text + spec.resources)
+        for _ in range(spec.threads):
+            self._kernel_alloc("fork", GFP_FORK, app.stacks)
+        self._grow_heap(app, spec.heap)
+        self._gpu_alloc(app, spec.gpu)
+        self.apps[spec.name] = app
+        self.launches += 1
+        return app
+
+    def _grow_heap(self, app: App, nr_pages: int) -> None:
+        while nr_pages > 0:
+            chunk = min(nr_pages, int(self.rng_use.integers(16, 512)))
+            start = app.mm.next_vpn
+            got = len(app.mm.touch(chunk))
+            app.heap_chunks.append((start, got))
+            nr_pages -= chunk
+            if got < chunk:
+                break
+
+    def _gpu_alloc(self, app: App, nr_pages: int) -> None:
+        gpu = self.gpu
+        if gpu is None:
+            return
+        while nr_pages > 0:
+            size = min(nr_pages, int(self.rng_gpu.integers(16, 256)))
+            bo = gpu.allocate(size)
+            if bo is None:
+                break
+            app.bos.append(bo)
+            nr_pages -= size
+
+    def _kill(self, app: App) -> None:
+        """The low-memory killer ends an app: its memory, stacks and buffers go."""
+        app.mm.exit()
+        for pfn in app.stacks:
+            self.m.free_pages(pfn, KINDS["fork"])
+        if self.gpu is not None:
+            for bo in app.bos:
+                self.gpu.release(bo)
+        del self.apps[app.spec.name]
+        self.kills += 1
+
+    def switch_to(self, spec: AppSpec) -> App:
+        """Bring an app to the foreground: launch it, or touch its working set again."""
+        app = self.apps.get(spec.name)
+        if app is None:
+            while len(self.apps) > self.config.cached_apps:
+                oldest = next(iter(self.apps.values()))
+                self._kill(oldest)
+            app = self._launch(spec)
+        else:
+            self.apps.move_to_end(spec.name)
+            self._touch_working_set(app, 0.5)
+        return app
+
+    def _touch_working_set(self, app: App, fraction: float) -> None:
+        mm = app.mm
+        vpns: list[NDArray[np.int64]] = []
+        for start, n in app.heap_chunks:
+            if n:
+                vpns.append(np.arange(start, start + n, dtype=np.int64))
+        base, n = app.file_range
+        vpns.append(np.arange(base, base + n, dtype=np.int64))
+        every = np.concatenate(vpns)
+        pick = self.rng_use.random(len(every)) < fraction
+        mm.access(every[pick])
+
+    # --- one tick of the foreground app -------------------------------------------------------
+
+    def _use(self, app: App) -> None:
+        rng = self.rng_use
+        self._touch_working_set(app, 0.04)
+        # Heap churn: free a few chunks, allocate about as much again.
+        for _ in range(int(rng.integers(0, 3))):
+            if len(app.heap_chunks) > 4:
+                start, n = app.heap_chunks.pop(int(rng.integers(0, len(app.heap_chunks))))
+                if n:
+                    app.mm.munmap(start, n)
+        self._grow_heap(app, int(rng.integers(32, 320)))
+        # Textures come and go; DMA pins buffers for a moment.
+        gpu = self.gpu
+        if gpu is not None and app.bos and self.rng_gpu.random() < 0.3:
+            bo = app.bos.pop(int(self.rng_gpu.integers(0, len(app.bos))))
+            gpu.release(bo)
+            self._gpu_alloc(app, int(self.rng_gpu.integers(16, 256)))
+        if gpu is not None and app.bos and hasattr(gpu, "pin"):
+            bo = app.bos[int(self.rng_gpu.integers(0, len(app.bos)))]
+            gpu.pin(bo)
+            gpu.render(bo)
+            gpu.unpin(bo)
+        if app.spec.camera:
+            self._camera_frame()
+
+    def _camera_frame(self) -> None:
+        """A camera buffer from the dma-buf system heap: order 4 first, order 0 to fill up."""
+        m = self.m
+        now = m.clock.now_ns
+        chunks: list[tuple[int, int]] = []
+        for _ in range(24):  # 24 x 64 KiB = a 1.5 MiB buffer
+            pfn = self._timed_alloc("dmabuf", GFP_DMABUF_HIGH)
+            if pfn is not None:
+                chunks.append((pfn, 4))
+                continue
+            for _ in range(16):
+                small = m.alloc_pages(0, GFP_DMABUF_LOW)
+                if small is not None:
+                    chunks.append((small, 0))
+        life = int(self.rng_life.exponential(3e9))
+        self.camera_bufs.append((now + life, chunks))
+
+    # --- kernel allocations -------------------------------------------------------------------
+
+    def _timed_alloc(self, kind: str, gfp: int) -> int | None:
+        m = self.m
+        start = m.clock.now_ns
+        pfn = m.alloc_pages(KINDS[kind], gfp)
+        m.charge(m.cost.alloc_page)
+        self.requests.add(start, kind, pfn is not None, m.clock.now_ns - start)
+        return pfn
+
+    def _kernel_alloc(self, kind: str, gfp: int, into: list[int] | None = None,
+                      lifetime_s: float = 0.0) -> None:
+        life = self.rng_life.exponential(lifetime_s) if lifetime_s else 0.0
+        pfn = self._timed_alloc(kind, gfp)
+        if pfn is None:
+            return
+        if into is not None:
+            into.append(pfn)
+        else:
+            self.held.append((self.m.clock.now_ns + int(life * 1e9), pfn, KINDS[kind]))
+
+    def _kernel_tick(self) -> None:
+        rng = self.rng_kernel
+        for _ in range(int(rng.poisson(3.0))):
+            self._kernel_alloc("slab", GFP_SLAB_HIGH, lifetime_s=60.0)
+        for _ in range(int(rng.poisson(1.0))):
+            self._kernel_alloc("skb", GFP_SLAB_HIGH, lifetime_s=0.5)
+        for _ in range(int(rng.poisson(0.3))):
+            self._kernel_alloc("fork", GFP_FORK, lifetime_s=8.0)
+
+    def _expire(self) -> None:
+        m = self.m
+        now = m.clock.now_ns
+        if self.held:
+            keep = []
+            for item in self.held:
+                if item[0] <= now:
+                    m.free_pages(item[1], item[2])
+                else:
+                    keep.append(item)
+            self.held = keep
+        if self.camera_bufs:
+            keep_bufs = []
+            for expiry, chunks in self.camera_bufs:
+                if expiry <= now:
+                    for pfn, order in chunks:
+                        m.free_pages(pfn, order)
+                else:
+                    keep_bufs.append((expiry, chunks))
+            self.camera_bufs = keep_bufs
+
+    # --- the loop -----------------------------------------------------------------------------
+
+    def run(self, progress: Callable[[float, float], None] | None = None) -> None:
+        """Run the configured duration of virtual time, sampling as configured."""
+        m, config = self.m, self.config
+        tick_ns = config.tick_ms * 1_000_000
+        end = m.clock.now_ns + int(config.duration * 1e9)
+        start = m.clock.now_ns
+        next_sample = start
+        sample_ns = int(config.sample_every_s * 1e9)
+        # The user opens their usual apps after boot.
+        for spec in self.catalogue[1: config.cached_apps]:
+            self.switch_to(spec)
+        foreground = self.switch_to(self.catalogue[0])
+        while m.clock.now_ns < end:
+            if self.rng_apps.random() < config.tick_ms / 2500:  # a switch every ~2.5 s
+                spec = self.catalogue[int(self.rng_apps.zipf(1.6) - 1) % len(self.catalogue)]
+                foreground = self.switch_to(spec)
+            self._use(foreground)
+            self._kernel_tick()
+            self._expire()
+            m.charge(tick_ns)
+            m.run_background()
+            if m.clock.now_ns >= next_sample:
+                self.samples.append(self.sample((m.clock.now_ns - start) / 1e9))
+                next_sample += sample_ns
+                if progress is not None:
+                    progress(min(m.clock.now_ns - start, end - start) / 1e9, config.duration)
+
+    def sample(self, t: float) -> dict[str, float]:
+        """One row of the time series: free memory, free blocks per order, swap, counters."""
+        m = self.m
+        ev = m.vm_events
+        row: dict[str, float] = {"time_s": t}
+        nr_free = [sum(z.nr_free[o] for z in m.populated_zones()) for o in range(11)]
+        row["free_pages"] = sum(z.vm_stat[vs.NR_FREE_PAGES] for z in m.zones)
+        for order in range(11):
+            row[f"free_blocks_order{order}"] = nr_free[order]
+        row["swap_used_pages"] = m.swap.inuse_pages if m.swap is not None else 0
+        row["zram_pool_pages"] = self.zram.pool.zs_get_total_pages() if self.zram else 0
+        for name in ("compact_stall", "compact_success", "compact_fail", "pgmigrate_success",
+                     "pswpout", "pswpin", "allocstall_normal", "allocstall_dma32",
+                     "allocstall_movable", "pgsteal_kswapd", "pgsteal_direct"):
+            row[name] = ev[vs.VM_EVENT_ITEMS.index(name)]
+        cols = self.requests.columns()
+        for kind in KINDS:
+            mask = cols["kind"] == kind
+            row[f"{kind}_ok"] = float(cols["ok"][mask].sum())
+            row[f"{kind}_total"] = float(mask.sum())
+        row["apps_cached"] = len(self.apps)
+        return row
+
+    def release_all(self) -> None:
+        """Free everything the workload holds (to prove nothing was lost or leaked)."""
+        for app in list(self.apps.values()):
+            self._kill(app)
+        for _, pfn, order in self.held:
+            self.m.free_pages(pfn, order)
+        self.held = []
+        for _, chunks in self.camera_bufs:
+            for pfn, order in chunks:
+                self.m.free_pages(pfn, order)
+        self.camera_bufs = []
+
+
+def pageblock_map(m: Machine) -> tuple[NDArray[np.int8], NDArray[np.float32]]:
+    """Return, per pageblock of RAM, its migratetype and the fraction of its pages in use."""
+    from pagelab.mm.mmzone import MIGRATETYPE_MASK
+
+    nr_blocks = m.max_pfn >> pageblock_order
+    mt = (m.pageblock_flags[:nr_blocks] & MIGRATETYPE_MASK).astype(np.int8)
+    used = (m.mem.refcount[: nr_blocks << pageblock_order] > 0).reshape(nr_blocks, -1)
+    present = m.present[: nr_blocks << pageblock_order].reshape(nr_blocks, -1)
+    occupancy = used.sum(axis=1) / np.maximum(present.sum(axis=1), 1)
+    mt[present.sum(axis=1) == 0] = -1
+    return mt, occupancy.astype(np.float32)
+
+
+def mixed_pageblocks(m: Machine) -> int:
+    """Count pageblocks holding pages allocated for another migratetype than the block's.
+
+    The sum of pagetypeinfo's "Number of mixed blocks" rows (``page_owner``'s count).
+    """
+    from pagelab.io.model_procfs import pagetypeinfo_showmixedcount
+
+    return sum(sum(pagetypeinfo_showmixedcount(m, z)) for z in m.populated_zones())
+
+
+def run_phone(m: Machine, config: PhoneConfig | None = None,
+              driver_factory: Callable[[Machine], Any] | None = None,
+              progress: Callable[[float, float], None] | None = None) -> Phone:
+    """Build the phone's drivers on ``m``, run the workload, check the state; return it."""
+    phone = Phone(m, config or PhoneConfig(), driver_factory)
+    phone.run(progress)
+    return phone
+
