@@ -150,9 +150,13 @@ def bench_compaction() -> dict[str, object]:
 
 
 def bench_explore() -> dict[str, object]:
-    """Schedules per second, and scenario (a) (balloon_deflate) exhaustive at bounds 1 and 2."""
+    """Schedules per second, and scenario (a) (balloon_deflate) exhaustive at bounds 1 and 2.
+
+    Also every built-in scenario at bound 2, with and without state hashing (schedules run,
+    runs stopped at an already explored configuration, seconds).
+    """
     from pagelab.sched import explorer as ex
-    from pagelab.sched.scenarios import get_scenario
+    from pagelab.sched.scenarios import SCENARIOS, get_scenario
 
     out: dict[str, object] = {}
     for bound in (1, 2):
@@ -163,6 +167,17 @@ def bench_explore() -> dict[str, object]:
         out[f"scenario_a_bound{bound}_schedules"] = found.schedules
     out["schedules_per_s"] = round(
         int(out["scenario_a_bound2_schedules"]) / float(out["scenario_a_bound2_s"]), 1)
+    for name in SCENARIOS:
+        for hashing in (False, True):
+            found = ex.explore(get_scenario(name), "exhaustive", bound=2,
+                               state_hashing=hashing)
+            if found.failure is not None:
+                raise SystemExit(f"the faithful model failed scenario {name}")
+            tag = f"{name}_bound2{'_hashing' if hashing else ''}"
+            out[f"{tag}_schedules"] = found.schedules
+            out[f"{tag}_s"] = round(found.seconds, 2)
+            if hashing:
+                out[f"{tag}_pruned"] = found.pruned
     return out
 
 

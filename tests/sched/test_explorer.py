@@ -36,6 +36,70 @@ def test_bound_zero_is_one_schedule_per_starting_cpu() -> None:
     assert found.failure is None and found.schedules == 2
 
 
+def _steps(runs: Iterator[ex.RunResult]) -> list[list[tuple[int, str, int]]]:
+    return [[(st.cpu, st.what, st.pfn) for st in r.steps] for r in runs]
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_a_restored_snapshot_runs_like_a_fresh_setup(name: str) -> None:
+    fresh = get_scenario(name)
+    fresh.snapshot = False
+    restored = get_scenario(name)
+    assert _steps(ex.exhaustive(restored, 1)) == _steps(ex.exhaustive(fresh, 1))
+
+
+def test_a_schedule_replays_to_the_same_steps_and_state() -> None:
+    # Skipping the per-step checks of a replayed prefix relies on this determinism.
+    sc = get_scenario("balloon_deflate")
+    schedule = [0, 0, 1, 1, 0, 1, 0, 0, 1]
+    first = ex.run_schedule(sc, schedule)
+    again = ex.run_schedule(sc, schedule)
+    assert _steps(iter([first])) == _steps(iter([again]))
+    assert first.schedule == again.schedule and not first.failed
+
+
+def test_the_check_cache_changes_no_outcome_and_checks_each_state_once() -> None:
+    sc = get_scenario("gpu_free")
+    plain = _steps(ex.exhaustive(sc, 2, check_cache=False))
+    cached = _steps(ex.exhaustive(sc, 2))
+    assert plain == cached
+    cache = ex.StateCheckCache()
+    for r in [ex.run_schedule(sc, [0, 1, 0], cache=cache), ex.run_schedule(sc, [0, 1, 0],
+                                                                          cache=cache)]:
+        assert not r.failed
+    assert cache.hits >= cache.misses > 0
+
+
+def test_the_check_cache_key_sees_every_column_and_zone_counter() -> None:
+    sc = get_scenario("gpu_free")
+    m, _ = sc.setup()
+    cache = ex.StateCheckCache()
+    key = cache.key(m)
+    pfn = 0x3000
+    for column in ("flags", "refcount", "mapcount", "private", "index", "lru_next",
+                   "lru_prev"):
+        col = getattr(m.mem, column)
+        saved = col[pfn]
+        col[pfn] = saved + 2
+        assert cache.key(m) != key, column
+        col[pfn] = saved
+    assert cache.key(m) == key
+    zone = m.page_zone(pfn)
+    zone.nr_free[3] += 1
+    assert cache.key(m) != key
+    zone.nr_free[3] -= 1
+    zone.per_cpu_pageset[1].lists[0].append(pfn)
+    assert cache.key(m) != key
+
+
+def test_state_hashing_prunes_without_losing_outcomes() -> None:
+    plain = ex.explore(get_scenario("balloon_deflate"), "exhaustive", bound=2)
+    hashed = ex.explore(get_scenario("balloon_deflate"), "exhaustive", bound=2,
+                        state_hashing=True)
+    assert plain.failure is None and hashed.failure is None
+    assert hashed.pruned > 0 and hashed.schedules < plain.schedules
+
+
 def test_random_strategy_is_reproducible_from_its_seed() -> None:
     sc = get_scenario("gpu_free")
     first = [r.schedule for r in ex.random_schedules(sc, 5, seed=7)]
@@ -232,6 +296,16 @@ def explore_broken(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], 
         return ex.explore(get_scenario(scenario), strategy, bound=BOUND, count=300, seed=1)
 
     yield run
+
+
+@pytest.mark.parametrize("name", list(BROKEN))
+def test_state_hashing_still_finds_every_broken_variant(
+        name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    breaker, scenario, _ = BROKEN[name]
+    breaker(monkeypatch)
+    found = ex.explore(get_scenario(scenario), "exhaustive", bound=BOUND, state_hashing=True)
+    assert found.failure is not None, f"{name}: not found in {found.schedules} schedules"
+    assert ex.run_schedule(get_scenario(scenario), found.failure.schedule).failed
 
 
 @pytest.mark.parametrize("name", list(BROKEN))

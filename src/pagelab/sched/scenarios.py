@@ -14,10 +14,12 @@ import numpy as np
 
 from pagelab.errors import InvalidArgument
 from pagelab.machine import Machine
+from pagelab.mm import compaction
 from pagelab.mm import migrate as mg
 from pagelab.mm import page_flags as pf
 from pagelab.mm import vmstat as vs
-from pagelab.mm.gfp import GFP_HIGHUSER_MOVABLE
+from pagelab.mm.gfp import GFP_HIGHUSER_MOVABLE, GFP_KERNEL
+from pagelab.mm.internal import ALLOC_CMA
 from pagelab.sched.explorer import Scenario
 
 __all__ = ["SCENARIOS", "get_scenario", "isolate_and_migrate", "no_stray_isolation"]
@@ -122,18 +124,49 @@ def _gpu_check(m: Machine, ctx: Any) -> list[str]:
     return list(ctx["gpu"].check())
 
 
+def _two_compactors_setup(nr_pages: int) -> Callable[[], tuple[Machine, Any]]:
+    toy = _toy_setup(nr_pages)
+
+    def setup() -> tuple[Machine, Any]:
+        m, ctx = toy()
+        # Both compactors continue from the zone's cached scanner positions: the migrate
+        # scanner from the pageblock of the buffer's lowest page, the free scanner from the
+        # top of the zone (as after a run that stopped there).
+        zone = m.page_zone(ctx["pages"][0])
+        block = compaction.pageblock_start_pfn(min(ctx["pages"]))
+        zone.compact_cached_migrate_pfn[:] = [block, block]
+        zone.compact_cached_free_pfn = compaction.pageblock_start_pfn(zone.zone_end_pfn - 1)
+        ctx["zone_idx"] = m.zones.index(zone)
+        return m, ctx
+
+    return setup
+
+
+def compact_zone_sync_light(m: Machine, ctx: Any) -> None:
+    """One CPU's compaction run: ``compact_zone`` as kcompactd's proactive compaction sets it.
+
+    Order -1 (until the scanners meet), MIGRATE_SYNC_LIGHT, skip hints ignored, continuing from
+    the zone's cached scanner positions (not the whole zone): the migrate scanner isolates
+    with ``isolate_migratepages_block``, ``migrate_pages`` moves the batch into pages the free
+    scanner isolated, and the rest is put back, all by the ordinary functions.
+    """
+    cc = compaction.CompactControl(
+        zone=m.zones[ctx["zone_idx"]], order=-1, mode=mg.MigrateMode.MIGRATE_SYNC_LIGHT,
+        alloc_flags=ALLOC_CMA, ignore_skip_hint=True, gfp_mask=GFP_KERNEL)
+    compaction.compact_zone(cc, None)
+
+
 def scenario_two_compactors(nr_pages: int = 2) -> Scenario:
-    """(b) Two CPUs run compaction's isolate-and-migrate over the same non-LRU pages."""
+    """(b) Two CPUs run compact_zone over the same pageblocks of non-LRU movable pages."""
     return Scenario(
         name="two_compactors",
-        setup=_toy_setup(nr_pages),
-        programs=[
-            lambda m, ctx: isolate_and_migrate(m, ctx["pages"]),
-            lambda m, ctx: isolate_and_migrate(m, ctx["pages"]),
-        ],
+        setup=_two_compactors_setup(nr_pages),
+        programs=[compact_zone_sync_light, compact_zone_sync_light],
         final_checks=[_gpu_check, no_stray_isolation],
-        description="two CPUs compact the same pageblock of non-LRU movable pages: PG_isolated, "
-                    "set and tested under the page lock, must let only one isolate each page",
+        description="two CPUs compact the same zone from the same cached scanner positions, "
+                    "so both migrate scanners meet the GPU buffer's pageblock and both free "
+                    "scanners the same target pageblock: PG_isolated, set and tested under "
+                    "the page lock, must let only one isolate each page",
     )
 
 
@@ -310,6 +343,9 @@ def scenario_user_driver(spec: str, nr_pages: int = 2) -> Scenario:
         programs=[lambda m, ctx: isolate_and_migrate(m, ctx["pages"]), churn],
         final_checks=[no_stray_isolation],
         description=f"compaction against {spec}'s own release and allocation",
+        # A driver may keep module-level state keyed by the machine, which a restored copy
+        # would not see: set it up afresh for every run.
+        snapshot=False,
     )
 
 
