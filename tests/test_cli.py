@@ -49,3 +49,64 @@ def test_bad_input_is_one_line_and_exit_2(argv: list[str], message: str,
     err = capsys.readouterr().err
     assert message in err
     assert err.count("\n") == 1 and err.startswith("pagelab: error: ")
+
+
+RUN_SMALL = ["run", "--memory", "640M", "--duration", "2", "--apps", "2", "--jobs", "1"]
+
+
+def test_run_compares_the_kernels_and_writes_the_results(
+        tmp_path: object, capsys: pytest.CaptureFixture[str]) -> None:
+    from pathlib import Path
+
+    out_dir = Path(str(tmp_path)) / "results"
+    assert run([*RUN_SMALL, "--out", str(out_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "pre-4.8" in out and "v4.8" in out and "order-3 success" in out
+    assert (out_dir / "comparison.tsv").exists() and (out_dir / "pageblock_map.png").exists()
+
+
+def test_run_plugs_in_a_users_driver(tmp_path: object, monkeypatch: pytest.MonkeyPatch,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    from pathlib import Path
+
+    monkeypatch.syspath_prepend(str(Path(__file__).parent / "drivers"))
+    assert run([*RUN_SMALL, "--driver", "sample_driver:Sample",
+                "--out", str(Path(str(tmp_path)) / "r")]) == 0
+    assert "migrated: Sample" in capsys.readouterr().out
+
+
+BROKEN_DRIVER = '''
+class NoPutback:
+    def __init__(self, m):
+        self.m = m
+    def isolate_page(self, m, page, mode):
+        return True
+    def migratepage(self, m, mapping, newpage, page, mode):
+        return 0
+    def allocate(self, npages):
+        return None
+    def release(self, handle):
+        pass
+'''
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--driver", "no_such_module:Driver"], "no module named"),
+    (["--driver", "broken_driver_mod:NoPutback"], "putback_page"),
+    (["--driver", "not a spec"], "module:Class"),
+    (["--memory", "-1G"], "cannot read size"),
+    (["--memory", "256M"], "at least 512M"),
+    (["--duration", "-5"], "positive number of seconds"),
+    (["--before", "v9.9"], "unknown profile"),
+])
+def test_run_bad_input_is_one_line_and_exit_2(
+        extra: list[str], message: str, tmp_path: object, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from pathlib import Path
+
+    (Path(str(tmp_path)) / "broken_driver_mod.py").write_text(BROKEN_DRIVER)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert run([*RUN_SMALL, *extra, "--out", str(Path(str(tmp_path)) / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("pagelab: error:") and message in err
+    assert len(err.strip().splitlines()) == 1

@@ -103,6 +103,8 @@ def run(
     out_dir: Annotated[Path, typer.Option("--out", help="Results folder.")]
     = Path("pagelab-results"),
     jobs: Annotated[int, typer.Option(help="Processes (one kernel each).")] = 2,
+    apps: Annotated[int, typer.Option(help="Apps kept cached before the oldest is killed.")]
+    = 10,
 ) -> None:
     """Run the seed's experiment: a phone before and after non-LRU page migration.
 
@@ -111,13 +113,14 @@ def run(
     the comparison and writes procfs files, traces, time series (CSV and Parquet) and figures
     to the results folder. The current directory is importable for --driver.
     """
-    from pagelab.lab.phone import compare, run_experiment, write_results
+    from pagelab.lab.phone import check_experiment, compare, run_experiment, write_results
     from pagelab.workloads.phone import PhoneConfig
 
     if driver is not None and os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     config = PhoneConfig(memory=memory, duration=duration, seed=seed, zram=zram, gpu=gpu,
-                         driver=driver)
+                         driver=driver, cached_apps=apps)
+    check_experiment(config, (before, after))  # bad input fails before the progress bar
     with Progress(console=err, transient=True) as bar:
         tasks = {k: bar.add_task(f"{k:>8} kernel", total=duration) for k in (before, after)}
         results = run_experiment(

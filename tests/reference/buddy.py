@@ -21,12 +21,12 @@ Representation (``struct page`` is replaced by pfns):
 Scope: the mainline profile (CONFIG_CMA=n, THP on, ZONE_DMA32, mobility grouping as the
 machine has it), one CPU running at a time (locks always succeed). Not covered: page
 isolation (MIGRATE_ISOLATE), CMA, shuffling, page reporting, guard pages, compaction
-capture, the remote-node pcp expiry of the vmstat worker (drain_zone_pages), memory hotplug, cpusets, __GFP_NORETRY / __GFP_MEMALLOC / OOM, and
+capture, the remote-node pcp expiry of the vmstat worker (drain_zone_pages), memory hotplug, cpusets, __GFP_MEMALLOC / OOM, and
 v4.8's __rmqueue_fallback. kswapd never runs (the machine runs it only from
 ``run_background``, which these tests do not call), so watermark boosts stay until then. Pages allocated here are never PageLRU or movable_ops, so
-``prep_move_freepages_block`` counts no movable pages. The slow path stops after the first
-direct-reclaim attempt (reclaim is taken to make progress and free nothing): the kernel
-would then loop in should_reclaim_retry/OOM, which has nothing to work on here.
+``prep_move_freepages_block`` counts no movable pages. Direct reclaim frees nothing (no LRU
+pages), so the slow path retries it as ``should_reclaim_retry`` allows and then fails where
+the kernel would call the OOM killer.
 """
 
 from __future__ import annotations
@@ -72,6 +72,9 @@ __GFP_MOVABLE = 0x08
 __GFP_RECLAIMABLE = 0x10
 __GFP_HIGH = 0x20
 __GFP_DIRECT_RECLAIM = 0x400
+__GFP_RETRY_MAYFAIL = 1 << 14
+__GFP_NORETRY = 1 << 16
+MAX_RECLAIM_RETRIES = 16
 __GFP_KSWAPD_RECLAIM = 0x800
 __GFP_NOMEMALLOC = 0x80000
 
@@ -1111,7 +1114,8 @@ def __alloc_pages_direct_reclaim(b: Buddy, gfp: int, order: int, alloc_flags: in
 
 
 def __alloc_pages_slowpath(b: Buddy, gfp: int, order: int, ac: AllocContext) -> int | None:
-    """__alloc_pages_slowpath(), up to the first direct-reclaim attempt."""
+    """__alloc_pages_slowpath(): direct reclaim (that frees nothing) retried as the kernel
+    retries it; no compaction."""
     alloc_flags = gfp_to_alloc_flags(gfp, order)
     # restart:
     if alloc_flags & ALLOC_KSWAPD:
@@ -1128,7 +1132,25 @@ def __alloc_pages_slowpath(b: Buddy, gfp: int, order: int, ac: AllocContext) -> 
         return pfn
     if not gfp & __GFP_DIRECT_RECLAIM:
         return None
-    return __alloc_pages_direct_reclaim(b, gfp, order, alloc_flags, ac)
+    no_progress_loops = 0
+    while True:
+        pfn = __alloc_pages_direct_reclaim(b, gfp, order, alloc_flags, ac)
+        if pfn is not None or gfp & __GFP_NORETRY:
+            return pfn
+        if order > PAGE_ALLOC_COSTLY_ORDER and not gfp & __GFP_RETRY_MAYFAIL:
+            return None
+        no_progress_loops += 1  # reclaim frees nothing here
+        if not should_reclaim_retry(b, order, ac, alloc_flags, no_progress_loops):
+            return None
+
+
+def should_reclaim_retry(b: Buddy, order: int, ac: AllocContext, alloc_flags: int,
+                         no_progress_loops: int) -> bool:
+    """should_reclaim_retry() with nothing reclaimable: free pages alone against min."""
+    if no_progress_loops > MAX_RECLAIM_RETRIES:
+        return False
+    return any(__zone_watermark_ok(z, order, z.wmark_pages(WMARK_MIN), ac.highest_zoneidx,
+                                   alloc_flags, z.NR_FREE_PAGES) for z in ac.zonelist)
 
 
 def alloc_pages_node(b: Buddy, nid: int, gfp: int, order: int) -> int | None:

@@ -52,7 +52,8 @@ def test_cost_model_defaults_are_the_calibration() -> None:
     assert set(values) == {
         "migrate_scan_pfn", "free_scan_pfn", "isolate_block", "isolate_page", "migrate_page",
         "migrate_pages_call", "compact_round", "compact_zone_call", "alloc_page", "free_page",
-        "clear_page"}
+        "clear_page", "reclaim_scan_page", "reclaim_page", "swap_out_page", "swap_in_page",
+        "file_read_page"}
     assert all(v > 0 for v in values.values())
     # The orders of magnitude the calibration found (bench/calibration.md).
     assert cost.migrate_scan_pfn < cost.isolate_page < cost.migrate_page < cost.migrate_pages_call

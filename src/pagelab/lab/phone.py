@@ -26,8 +26,8 @@ import numpy as np
 from pagelab.errors import BadInput
 from pagelab.workloads.phone import KINDS, PhoneConfig
 
-__all__ = ["COMPARED_COUNTERS", "RunResult", "compare", "run_experiment", "run_one",
-           "write_results"]
+__all__ = ["COMPARED_COUNTERS", "RunResult", "check_experiment", "compare", "run_experiment",
+           "run_one", "write_results"]
 
 #: /proc/vmstat counters shown side by side.
 COMPARED_COUNTERS = ("compact_stall", "compact_success", "compact_fail", "pgmigrate_success",
@@ -132,6 +132,16 @@ def _driver_migrated(m: Any, driver: Any) -> int:
     return int(getattr(driver, "migrated", 0))
 
 
+def check_experiment(config: PhoneConfig, kernels: tuple[str, ...]) -> None:
+    """Raise the PagelabError a run would meet: bad configuration, profile or driver."""
+    from pagelab.profile import resolve_profile
+
+    config.validate()
+    for name in kernels:
+        resolve_profile(name)
+    _driver_factory(config.driver)
+
+
 def _run_in_child(profile: str, config: PhoneConfig, queue: Any) -> RunResult:
     def progress(done: float, total: float) -> None:
         queue.put((profile, done, total))
@@ -147,12 +157,7 @@ def run_experiment(config: PhoneConfig, kernels: tuple[str, str] = ("pre-4.8", "
 
     ``progress(profile, virtual_seconds_done, total)`` is called as the runs advance.
     """
-    from pagelab.profile import resolve_profile
-
-    config.validate()
-    for name in kernels:
-        resolve_profile(name)
-    _driver_factory(config.driver)  # bad driver specs fail here, before any work
+    check_experiment(config, kernels)
     if jobs <= 1:
         return [run_one(k, config, _bound(progress, k)) for k in kernels]
     ctx = multiprocessing.get_context("spawn")

@@ -1288,9 +1288,10 @@ def __alloc_pages_slowpath(m: Machine, gfp: int, order: int, ac: AllocContext) -
     compaction after reclaim. Reclaim and compaction are hooks on the machine
     (``m.direct_reclaim``, ``m.direct_compact``) filled in by :mod:`pagelab.mm.vmscan` and
     :mod:`pagelab.mm.compaction`. A task already reclaiming (PF_MEMALLOC) allocates from the
-    reserves and never recurses. Named simplification: one round of reclaim and compaction,
-    then failure — what ``__GFP_NORETRY`` asks for; the kernel's ``should_reclaim_retry`` /
-    ``should_compact_retry`` loop and the OOM killer are not modelled.
+    reserves and never recurses. ``__GFP_NORETRY`` stops after one round of reclaim and
+    compaction, costly orders without ``__GFP_RETRY_MAYFAIL`` too; other requests retry while
+    ``should_reclaim_retry`` says so. Named simplifications: ``should_compact_retry``'s
+    priority escalation and the OOM killer are not modelled (the request fails instead).
     """
     alloc_flags = gfp_to_alloc_flags(gfp, order)
     if alloc_flags & ALLOC_KSWAPD:
@@ -1321,21 +1322,62 @@ def __alloc_pages_slowpath(m: Machine, gfp: int, order: int, ac: AllocContext) -
         return -1
     if m.pf_memalloc or m.in_direct_compaction:
         return -1  # avoid recursion of direct reclaim
-    pfn = __alloc_pages_direct_reclaim(m, gfp, order, alloc_flags, ac)
-    if pfn >= 0:
-        return pfn
-    return m.direct_compact(gfp, order, alloc_flags, ac, "sync_light")
+    no_progress_loops = 0
+    while True:
+        pfn, progress = __alloc_pages_direct_reclaim(m, gfp, order, alloc_flags, ac)
+        if pfn >= 0:
+            return pfn
+        pfn = m.direct_compact(gfp, order, alloc_flags, ac, "sync_light")
+        if pfn >= 0 or gfp & G.__GFP_NORETRY:
+            return pfn
+        if costly_order and not gfp & G.__GFP_RETRY_MAYFAIL:
+            return -1
+        if progress and not costly_order:
+            no_progress_loops = 0
+        else:
+            no_progress_loops += 1
+        if not should_reclaim_retry(m, order, ac, alloc_flags, no_progress_loops):
+            return -1  # the kernel would now consider the OOM killer (not modelled)
+
+
+def zone_reclaimable_pages(m: Machine, zone: Zone) -> int:
+    """Pages reclaim could free in ``zone``: file LRU, and anon LRU if swap has room."""
+    stat = zone.vm_stat
+    nr = stat[vs.NR_ZONE_INACTIVE_FILE] + stat[vs.NR_ZONE_ACTIVE_FILE]
+    if m.swap is not None and m.swap.nr_swap_pages > 0:
+        nr += stat[vs.NR_ZONE_INACTIVE_ANON] + stat[vs.NR_ZONE_ACTIVE_ANON]
+    return nr
+
+
+def should_reclaim_retry(m: Machine, order: int, ac: AllocContext, alloc_flags: int,
+                         no_progress_loops: int) -> bool:
+    """Is another round of direct reclaim worth it? (``should_reclaim_retry``, v6.x).
+
+    Gives up after ``MAX_RECLAIM_RETRIES`` (16) rounds without progress; otherwise retries
+    if some zone would pass its min watermark with all its reclaimable pages freed.
+    """
+    if no_progress_loops > 16:
+        return False
+    for zone in ac.zonelist:
+        available = zone_reclaimable_pages(m, zone) + zone.vm_stat[vs.NR_FREE_PAGES]
+        if __zone_watermark_ok(zone, order, zone.min_wmark_pages(), ac.highest_zoneidx,
+                               alloc_flags, available):
+            return True
+    return False
 
 
 def __alloc_pages_direct_reclaim(m: Machine, gfp: int, order: int, alloc_flags: int,
-                                 ac: AllocContext) -> int:
-    """Reclaim, then retry; on failure unreserve HIGHATOMIC and drain all pcps once."""
-    m.direct_reclaim(gfp, order, ac)
+                                 ac: AllocContext) -> tuple[int, int]:
+    """Reclaim, then retry; on failure unreserve HIGHATOMIC and drain all pcps once.
+
+    Returns (pfn or -1, pages reclaimed).
+    """
+    progress = m.direct_reclaim(gfp, order, ac)
     drained = False
     while True:
         pfn = get_page_from_freelist(m, gfp, order, alloc_flags, ac)
         if pfn >= 0 or drained:
-            return pfn
+            return pfn, progress
         unreserve_highatomic_pageblock(m, ac, False)
         drain_all_pages(m, None)
         drained = True

@@ -13,8 +13,9 @@ phone's day in fast-forward on a 2 GiB machine:
   low-memory killer). Returning to a cached app touches its working set again, faulting it
   back from zram.
 * **the kernel** asks for order-3 blocks (SLUB's first try for an 8 KiB-object slab and socket
-  page frags: ``__GFP_NORETRY``, falling back to order 0) and order-4 blocks (the dma-buf
-  system heap for camera and video buffers: no reclaim at all, falling back to order 0).
+  page frags: ``__GFP_NORETRY``, falling back to order 0) and order-4 blocks (the ION system
+  heap for camera and video buffers: no direct reclaim, only kswapd woken, falling back to
+  order 0).
 * **memory pressure** brings kswapd and direct reclaim, which swap anonymous pages to zram.
   zram's pool pages and GPU pages are movable with the seed's framework and unmovable before
   it; that is the whole difference between the two kernels this workload is run on.
@@ -59,11 +60,13 @@ __all__ = ["GFP_DMABUF_HIGH", "GFP_DMABUF_LOW", "GFP_FORK", "GFP_SLAB_HIGH", "Ph
 GFP_FORK = G.GFP_KERNEL_ACCOUNT | G.__GFP_ZERO
 #: SLUB's first try at a slab's preferred order (``allocate_slab``).
 GFP_SLAB_HIGH = G.GFP_KERNEL | G.__GFP_COMP | G.__GFP_NOWARN | G.__GFP_NORETRY
-#: dma-buf system heap, orders 8 and 4 (drivers/dma-buf/heaps/system_heap.c HIGH_ORDER_GFP).
+#: ION system heap of the seed's time, orders 8 and 4 (drivers/staging/android/ion/
+#: ion_system_heap.c, v4.4..v4.11 ``high_order_gfp_flags``): no direct reclaim, but kswapd is
+#: woken. (Today's dma-buf system heap clears both reclaim bits.)
 GFP_DMABUF_HIGH = ((G.GFP_HIGHUSER | G.__GFP_ZERO | G.__GFP_NOWARN | G.__GFP_NORETRY)
-                   & ~G.__GFP_RECLAIM) | G.__GFP_COMP
-#: ... and order 0 (LOW_ORDER_GFP).
-GFP_DMABUF_LOW = G.GFP_HIGHUSER | G.__GFP_ZERO
+                   & ~G.__GFP_DIRECT_RECLAIM)
+#: ... and order 0 (``low_order_gfp_flags``).
+GFP_DMABUF_LOW = G.GFP_HIGHUSER | G.__GFP_ZERO | G.__GFP_NOWARN
 
 #: The request kinds measured, by order.
 KINDS = {"fork": 2, "slab": 3, "skb": 3, "dmabuf": 4}
@@ -89,6 +92,11 @@ class PhoneConfig:
     gpu: bool = True
     driver: str | None = None
     sample_every_s: float = 2.0
+    #: Order-3 slab and socket-buffer requests per tick (Poisson means).
+    slab_rate: float = 8.0
+    skb_rate: float = 4.0
+    #: Order-4 chunks of each camera/video buffer (64 KiB each).
+    camera_chunks: int = 8
 
     def validate(self) -> None:
         """Raise InvalidArgument/BadConfiguration for values no phone can have."""
@@ -110,6 +118,8 @@ class PhoneConfig:
             raise InvalidArgument(f"compressibility {self.compressibility}: give 0..1")
         if not 0 <= self.swappiness <= 200:
             raise InvalidArgument(f"swappiness {self.swappiness}: give 0..200")
+        if min(self.slab_rate, self.skb_rate) < 0 or not 0 <= self.camera_chunks <= 4096:
+            raise InvalidArgument("slab_rate and skb_rate must be >= 0, camera_chunks 0..4096")
         if not self.sample_every_s > 0:
             raise InvalidArgument(f"sample_every_s {self.sample_every_s}: give seconds > 0")
 
@@ -376,7 +386,7 @@ class Phone:
         m = self.m
         now = m.clock.now_ns
         chunks: list[tuple[int, int]] = []
-        for _ in range(24):  # 24 x 64 KiB = a 1.5 MiB buffer
+        for _ in range(self.config.camera_chunks):  # 64 KiB each
             pfn = self._timed_alloc("dmabuf", GFP_DMABUF_HIGH)
             if pfn is not None:
                 chunks.append((pfn, 4))
@@ -411,9 +421,9 @@ class Phone:
 
     def _kernel_tick(self) -> None:
         rng = self.rng_kernel
-        for _ in range(int(rng.poisson(3.0))):
+        for _ in range(int(rng.poisson(self.config.slab_rate))):
             self._kernel_alloc("slab", GFP_SLAB_HIGH, lifetime_s=60.0)
-        for _ in range(int(rng.poisson(1.0))):
+        for _ in range(int(rng.poisson(self.config.skb_rate))):
             self._kernel_alloc("skb", GFP_SLAB_HIGH, lifetime_s=0.5)
         for _ in range(int(rng.poisson(0.3))):
             self._kernel_alloc("fork", GFP_FORK, lifetime_s=8.0)
@@ -510,8 +520,8 @@ def pageblock_map(m: Machine) -> tuple[NDArray[np.int8], NDArray[np.float32]]:
 
     nr_blocks = m.max_pfn >> pageblock_order
     mt = (m.pageblock_flags[:nr_blocks] & MIGRATETYPE_MASK).astype(np.int8)
-    used = (m.mem.refcount[: nr_blocks << pageblock_order] > 0).reshape(nr_blocks, -1)
     present = m.present[: nr_blocks << pageblock_order].reshape(nr_blocks, -1)
+    used = (m.mem.refcount[: nr_blocks << pageblock_order] > 0).reshape(nr_blocks, -1) & present
     occupancy = used.sum(axis=1) / np.maximum(present.sum(axis=1), 1)
     mt[present.sum(axis=1) == 0] = -1
     return mt, occupancy.astype(np.float32)

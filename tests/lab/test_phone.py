@@ -1,0 +1,62 @@
+"""The seed's experiment runner: both kernels, the comparison, the results folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pagelab.errors import InvalidArgument
+from pagelab.lab.phone import compare, request_table, run_experiment, write_results
+from pagelab.workloads.phone import PhoneConfig
+
+CONFIG = PhoneConfig(memory="640M", duration=2.0, cached_apps=2, seed=2)
+
+
+@pytest.fixture(scope="module")
+def results() -> list:
+    seen: list[tuple[str, float]] = []
+    out = run_experiment(CONFIG, jobs=1, progress=lambda k, d, t: seen.append((k, d)))
+    assert {k for k, _ in seen} == {"pre-4.8", "v4.8"}
+    return out
+
+
+def test_both_kernels_ran_the_same_requests(results: list) -> None:
+    pre, post = results
+    assert (pre.profile, post.profile) == ("pre-4.8", "v4.8")
+    assert list(pre.requests["kind"]) == list(post.requests["kind"])
+    for r in results:
+        table = request_table(r)
+        assert [row["order"] for row in table] == [2, 3, 4]
+        assert all(row["succeeded"] <= row["requests"] for row in table)
+    names = [name for name, _ in compare(results)]
+    assert "order-3 success (slab/skb)" in names and "mixed pageblocks at the end" in names
+
+
+def test_the_results_folder_has_everything(results: list, tmp_path: Path) -> None:
+    written = write_results(tmp_path / "out", results)
+    names = {p.name for p in written}
+    for kernel in ("pre-4.8", "v4.8"):
+        for suffix in ("buddyinfo", "pagetypeinfo", "vmstat", "mm_stat", "trace"):
+            assert f"{kernel}.{suffix}" in names
+    for name in ("timeseries.csv", "timeseries.parquet", "requests.parquet", "summary.csv",
+                 "comparison.tsv", "provenance.json", "success_over_time.png",
+                 "free_blocks.png", "pageblock_map.png"):
+        assert name in names
+    frame = pd.read_parquet(tmp_path / "out" / "timeseries.parquet")
+    assert set(frame["kernel"]) == {"pre-4.8", "v4.8"}
+    provenance = json.loads((tmp_path / "out" / "provenance.json").read_text())
+    assert provenance["config"]["seed"] == 2
+    assert (tmp_path / "out" / "pre-4.8.buddyinfo").read_text().startswith("Node 0, zone")
+    assert (tmp_path / "out" / "free_blocks.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_bad_kernels_and_drivers_fail_before_any_work() -> None:
+    with pytest.raises(InvalidArgument, match="unknown profile"):
+        run_experiment(CONFIG, ("pre-4.8", "v9.9"), jobs=1)
+    from dataclasses import replace
+
+    with pytest.raises(InvalidArgument, match="no module"):
+        run_experiment(replace(CONFIG, driver="no_such_module:Driver"), jobs=1)
