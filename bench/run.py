@@ -181,6 +181,28 @@ def bench_explore() -> dict[str, object]:
     return out
 
 
+def bench_phone() -> dict[str, object]:
+    """`pagelab run` with its defaults: both kernels, two processes; wall time and results."""
+    from pagelab.lab.phone import request_table, run_experiment
+    from pagelab.workloads.phone import PhoneConfig
+
+    start = time.perf_counter()
+    results = run_experiment(PhoneConfig(), jobs=2)
+    figures: dict[str, object] = {"wall_s": round(time.perf_counter() - start, 1)}
+    for r in results:
+        tag = r.profile
+        figures[f"{tag}_run_wall_s"] = round(r.wall_s, 1)
+        for row in request_table(r):
+            figures[f"{tag}_order{row['order']}_success"] = round(row["success_rate"], 4)
+            figures[f"{tag}_order{row['order']}_p99_us"] = round(row["latency_p99_us"], 1)
+        figures[f"{tag}_mixed_blocks"] = r.mixed_blocks
+        for name in ("compact_stall", "compact_success", "compact_fail", "pgmigrate_success",
+                     "pswpout", "pswpin"):
+            figures[f"{tag}_{name}"] = r.counters[name]
+        figures[f"{tag}_migrated"] = dict(r.migrated)
+    return figures
+
+
 def bench_preempt_overhead() -> dict[str, object]:
     """Count preemption points hit by compaction, to bound the layer's cost when not exploring."""
     m = Machine.build(memory="4G", seed=1)
@@ -214,6 +236,7 @@ def bench_preempt_overhead() -> dict[str, object]:
 
 
 BENCHMARKS: dict[str, Callable[[], dict[str, object]]] = {
+    "phone": bench_phone,
     "explore": bench_explore,
     "preempt_overhead": bench_preempt_overhead,
     "compaction": bench_compaction,

@@ -340,6 +340,9 @@ def explore(
     list_: Annotated[bool, typer.Option("--list", help="List the scenarios.")] = False,
     driver: Annotated[str | None, typer.Option(help="module:Class for the user_driver "
                                                "scenario.")] = None,
+    state_hashing: Annotated[bool, typer.Option(
+        help="Exhaustive: skip a configuration (memory, drivers, CPU stacks) already "
+        "explored with as much preemption budget left.")] = False,
 ) -> None:
     """Explore a scenario's interleavings on several CPUs; replay a failing schedule."""
     from pagelab.sched import explorer as ex
@@ -369,7 +372,8 @@ def explore(
     if driver and os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())  # drivers next to the user's work, as uvicorn does
     sc = get_scenario(scenario, driver=driver)
-    found = ex.explore(sc, strategy.value, bound=bound, count=count, seed=seed)
+    found = ex.explore(sc, strategy.value, bound=bound, count=count, seed=seed,
+                       state_hashing=state_hashing)
     how = f"bound {bound}" if strategy == Strategy.exhaustive else f"seed {seed}"
     if found.failure is None:
         out.print(f"{scenario}: {found.schedules} schedules ({strategy.value}, {how}) in "

@@ -38,7 +38,10 @@ def plot_success_over_time(ax: Any, results: list[RunResult], order: int) -> Non
     ax.set_xlabel("virtual time (s)")
     ax.set_ylabel("succeeded so far (%)")
     ax.grid(alpha=0.3)
-    ax.legend()
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend()
+    else:
+        ax.text(0.5, 0.5, "no requests", ha="center", va="center", transform=ax.transAxes)
 
 
 def plot_free_blocks(ax: Any, results: list[RunResult]) -> None:

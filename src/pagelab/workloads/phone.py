@@ -81,7 +81,7 @@ class PhoneConfig:
     """
 
     memory: str = "2G"
-    duration: float = 240.0
+    duration: float = 50.0
     seed: int = 1
     tick_ms: int = 100
     cached_apps: int = 10
