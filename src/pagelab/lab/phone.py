@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from pagelab.errors import BadInput
+from pagelab.profile import KernelProfile
 from pagelab.workloads.phone import KINDS, PhoneConfig
 
 __all__ = ["COMPARED_COUNTERS", "RunResult", "check_experiment", "compare", "run_experiment",
@@ -78,7 +79,7 @@ def _driver_factory(spec: str | None) -> Callable[[Any], Any] | None:
     return load_driver(spec)
 
 
-def run_one(profile: str, config: PhoneConfig,
+def run_one(profile: str | KernelProfile, config: PhoneConfig,
             progress: Callable[[float, float], None] | None = None) -> RunResult:
     """Run the phone on one kernel profile and collect its results."""
     from pagelab.io.ftrace import render_trace
@@ -102,7 +103,7 @@ def run_one(profile: str, config: PhoneConfig,
         migrated[type(gpu).__name__] = int(getattr(getattr(gpu, "stats", None), "migrated",
                                                    _driver_migrated(m, gpu)))
     result = RunResult(
-        profile=profile, config=asdict(config), requests=phone.requests.columns(),
+        profile=m.profile.name, config=asdict(config), requests=phone.requests.columns(),
         samples=phone.samples,
         counters=dict(m.vmstat),
         procfs={name: m.procfs(name) for name in ("buddyinfo", "pagetypeinfo", "vmstat",
@@ -132,7 +133,7 @@ def _driver_migrated(m: Any, driver: Any) -> int:
     return int(getattr(driver, "migrated", 0))
 
 
-def check_experiment(config: PhoneConfig, kernels: tuple[str, ...]) -> None:
+def check_experiment(config: PhoneConfig, kernels: tuple[str | KernelProfile, ...]) -> None:
     """Raise the PagelabError a run would meet: bad configuration, profile or driver."""
     from pagelab.profile import resolve_profile
 
@@ -142,24 +143,31 @@ def check_experiment(config: PhoneConfig, kernels: tuple[str, ...]) -> None:
     _driver_factory(config.driver)
 
 
-def _run_in_child(profile: str, config: PhoneConfig, queue: Any) -> RunResult:
+def _run_in_child(profile: str | KernelProfile, config: PhoneConfig, queue: Any) -> RunResult:
+    name = profile if isinstance(profile, str) else profile.name
+
     def progress(done: float, total: float) -> None:
-        queue.put((profile, done, total))
+        queue.put((name, done, total))
 
     return run_one(profile, config, progress)
 
 
-def run_experiment(config: PhoneConfig, kernels: tuple[str, str] = ("pre-4.8", "v4.8"),
+def run_experiment(config: PhoneConfig,
+                   kernels: tuple[str | KernelProfile, ...] = ("pre-4.8", "v4.8"),
                    jobs: int = 2,
                    progress: Callable[[str, float, float], None] | None = None
                    ) -> list[RunResult]:
     """Run the phone on each kernel (two processes by default); return results in order.
 
-    ``progress(profile, virtual_seconds_done, total)`` is called as the runs advance.
+    ``kernels`` are profile names or :class:`KernelProfile` objects (give them distinct
+    names). ``progress(profile name, virtual_seconds_done, total)`` is called as the runs
+    advance. With ``jobs > 1`` the runs are separate processes started with "spawn": call
+    this from a script under ``if __name__ == "__main__":`` (notebooks need nothing).
     """
     check_experiment(config, kernels)
     if jobs <= 1:
-        return [run_one(k, config, _bound(progress, k)) for k in kernels]
+        return [run_one(k, config, _bound(progress, k if isinstance(k, str) else k.name))
+                for k in kernels]
     ctx = multiprocessing.get_context("spawn")
     with ctx.Manager() as manager:
         queue = manager.Queue()
