@@ -60,3 +60,14 @@ def test_bad_kernels_and_drivers_fail_before_any_work() -> None:
 
     with pytest.raises(InvalidArgument, match="no module"):
         run_experiment(replace(CONFIG, driver="no_such_module:Driver"), jobs=1)
+
+
+def test_kernels_can_be_profiles() -> None:
+    from dataclasses import replace
+
+    from pagelab.profile import PROFILES
+
+    off = replace(PROFILES["mainline"], name="mainline-no-framework", non_lru_movable=False)
+    pre, post = run_experiment(replace(CONFIG, duration=1.0), (off, "mainline"), jobs=1)
+    assert (pre.profile, post.profile) == ("mainline-no-framework", "mainline")
+    assert pre.migrated.get("Gpu", 0) == 0
