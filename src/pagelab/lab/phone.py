@@ -100,8 +100,7 @@ def run_one(profile: str | KernelProfile, config: PhoneConfig,
         migrated["zsmalloc (zram)"] = phone.zram.pool.pages_migrated
     gpu = phone.gpu
     if gpu is not None:
-        migrated[type(gpu).__name__] = int(getattr(getattr(gpu, "stats", None), "migrated",
-                                                   _driver_migrated(m, gpu)))
+        migrated[type(gpu).__name__] = _driver_migrated(gpu)
     result = RunResult(
         profile=m.profile.name, config=asdict(config), requests=phone.requests.columns(),
         samples=phone.samples,
@@ -129,8 +128,10 @@ def _event(name: str) -> int:
     return vs.VM_EVENT_ITEMS.index(name)
 
 
-def _driver_migrated(m: Any, driver: Any) -> int:
-    return int(getattr(driver, "migrated", 0))
+def _driver_migrated(driver: Any) -> int:
+    """Pages the driver says it moved: ``stats.migrated`` or ``migrated``, else 0."""
+    stats = getattr(driver, "stats", None)
+    return int(getattr(stats, "migrated", getattr(driver, "migrated", 0)))
 
 
 def check_experiment(config: PhoneConfig, kernels: tuple[str | KernelProfile, ...]) -> None:
