@@ -282,7 +282,7 @@ class PglistData:
         # kswapd's request and state (mm/vmscan.py): kswapd_woken stands for a pending wake-up
         # of the thread, kswapd_nap_until for the end of its 100 ms nap before sleeping.
         self.kswapd_order = 0
-        self.kswapd_highest_zoneidx = 0
+        self.kswapd_highest_zoneidx = MAX_NR_ZONES  # no request pending
         self.kswapd_failures = 0
         self.kswapd_woken = False
         self.kswapd_running = False

@@ -877,10 +877,12 @@ def kswapd_shrink_node(m: Machine, pgdat: PglistData, sc: ScanControl) -> bool:
     """
     sc.nr_to_reclaim = sum(max(z.high_wmark_pages(), SWAP_CLUSTER_MAX)
                            for z in pgdat.node_zones[: sc.reclaim_idx + 1] if z.managed_pages)
+    nr_reclaimed = sc.nr_reclaimed
     shrink_node(m, pgdat, sc)
     if sc.order and sc.nr_reclaimed >= compact_gap(sc.order):
         sc.order = 0
-    return sc.nr_scanned >= sc.nr_to_reclaim
+    # Scanned (or reclaimed, when scanning large folios undercounts) enough for this pass.
+    return max(sc.nr_scanned, sc.nr_reclaimed - nr_reclaimed) >= sc.nr_to_reclaim
 
 
 def kswapd_age_node(m: Machine, pgdat: PglistData, sc: ScanControl) -> None:
