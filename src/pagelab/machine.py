@@ -346,10 +346,8 @@ class Machine:
         like any other (the model has one timeline for all CPUs).
         """
         for pgdat in self.nodes:
-            while pgdat.kswapd_woken:
+            while pgdat.kswapd_woken:  # a hopeless node lets kswapd sleep (failures)
                 vmscan.kswapd_run(self, pgdat.node_id)
-                if pgdat.kswapd_woken and pgdat.kswapd_failures >= vmscan.MAX_RECLAIM_RETRIES:
-                    pgdat.kswapd_woken = False
             if pgdat.kcompactd_woken:
                 compaction.kcompactd_run(self, pgdat.node_id)
 

@@ -187,28 +187,26 @@ def _balloon_putback_forgets_list(m, pfn):  # type: ignore[no-untyped-def]
         b_dev_info.isolated_pages -= 1
 
 
-def _gpu_migrate_without_clear(self, m, mapping, newpage, page, mode):  # type: ignore[no-untyped-def]
-    """GPU migratepage that never calls __ClearPageMovable on the old page."""
-    from pagelab.drivers import gpu as gpu_mod
+def _gpu_migrate_skipping(call: str, doc: str):  # type: ignore[no-untyped-def]
+    """Return a GPU migratepage in which the driver's call ``call`` does nothing."""
+    def migratepage(self, m, mapping, newpage, page, mode):  # type: ignore[no-untyped-def]
+        from pagelab.drivers import gpu as gpu_mod
 
-    real = gpu_mod.ClearPageMovable
-    gpu_mod.ClearPageMovable = lambda m, pfn: None  # type: ignore[assignment]
-    try:
-        return _ORIGINAL_GPU_MIGRATE(self, m, mapping, newpage, page, mode)
-    finally:
-        gpu_mod.ClearPageMovable = real  # type: ignore[assignment]
+        real = getattr(gpu_mod, call)
+        setattr(gpu_mod, call, lambda m, pfn: None)
+        try:
+            return _ORIGINAL_GPU_MIGRATE(self, m, mapping, newpage, page, mode)
+        finally:
+            setattr(gpu_mod, call, real)
+
+    migratepage.__doc__ = doc
+    return migratepage
 
 
-def _gpu_migrate_without_get_page(self, m, mapping, newpage, page, mode):  # type: ignore[no-untyped-def]
-    """GPU migratepage that forgets get_page(newpage): the VM's put_page then frees it."""
-    from pagelab.drivers import gpu as gpu_mod
-
-    real = gpu_mod.get_page
-    gpu_mod.get_page = lambda m, pfn: None  # type: ignore[assignment]
-    try:
-        return _ORIGINAL_GPU_MIGRATE(self, m, mapping, newpage, page, mode)
-    finally:
-        gpu_mod.get_page = real  # type: ignore[assignment]
+_gpu_migrate_without_clear = _gpu_migrate_skipping(
+    "ClearPageMovable", "GPU migratepage that never calls __ClearPageMovable on the old page.")
+_gpu_migrate_without_get_page = _gpu_migrate_skipping(
+    "get_page", "GPU migratepage that forgets get_page(newpage): the VM's put_page then frees it.")
 
 
 def _gpu_migrate_without_copy(self, m, mapping, newpage, page, mode):  # type: ignore[no-untyped-def]

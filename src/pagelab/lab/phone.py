@@ -17,7 +17,7 @@ import platform
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +95,8 @@ def run_one(profile: str | KernelProfile, config: PhoneConfig,
     phone = run_phone(m, config, factory, progress)
     m.check_state()
     mt, used = pageblock_map(m)
-    migrated = {"all (pgmigrate_success)": m.vm_events[_event("pgmigrate_success")]}
+    counters = dict(m.vmstat)
+    migrated = {"all (pgmigrate_success)": counters["pgmigrate_success"]}
     if phone.zram is not None:
         migrated["zsmalloc (zram)"] = phone.zram.pool.pages_migrated
     gpu = phone.gpu
@@ -104,7 +105,7 @@ def run_one(profile: str | KernelProfile, config: PhoneConfig,
     result = RunResult(
         profile=m.profile.name, config=asdict(config), requests=phone.requests.columns(),
         samples=phone.samples,
-        counters=dict(m.vmstat),
+        counters=counters,
         procfs={name: m.procfs(name) for name in ("buddyinfo", "pagetypeinfo", "vmstat",
                                                   "zoneinfo")},
         mm_stat=phone.zram.mm_stat() if phone.zram is not None else "",
@@ -120,12 +121,6 @@ def run_one(profile: str | KernelProfile, config: PhoneConfig,
     m.check_state()
     result.wall_s = time.perf_counter() - start
     return result
-
-
-def _event(name: str) -> int:
-    from pagelab.mm import vmstat as vs
-
-    return vs.VM_EVENT_ITEMS.index(name)
 
 
 def _driver_migrated(driver: Any) -> int:
@@ -317,8 +312,3 @@ def write_results(folder: Path, results: list[RunResult]) -> list[Path]:
     put("provenance.json", json.dumps(provenance, indent=2, sort_keys=True) + "\n")
     written += write_figures(folder, results)
     return written
-
-
-def with_overrides(config: PhoneConfig, **overrides: Any) -> PhoneConfig:
-    """Return ``config`` with the given fields replaced (None values are ignored)."""
-    return replace(config, **{k: v for k, v in overrides.items() if v is not None})

@@ -44,3 +44,6 @@ SWAP_CLUSTER_MAX = 32
 MIN_PERCPU_PAGELIST_HIGH_FRACTION = 8
 #: sysctl_lowmem_reserve_ratio[MAX_NR_ZONES] defaults: DMA, DMA32, Normal, Movable, Device.
 DEFAULT_LOWMEM_RESERVE_RATIO = (256, 256, 32, 0, 0)
+
+#: Rounds of reclaim without progress before giving up (``MAX_RECLAIM_RETRIES``).
+MAX_RECLAIM_RETRIES = 16

@@ -227,15 +227,9 @@ class MmStruct:
         for index in range(nr_pages):
             pfn = file.pages.get(index, -1)
             if pfn < 0:
-                pfn = m.alloc_page_raw(GFP_HIGHUSER_MOVABLE, 0, m.cpu % m.nr_nodes)
+                pfn = self._page_cache_read(file, index, refault=False)
                 if pfn < 0:
                     break
-                mem.mapping_mv[pfn] = file.mapping_word
-                mem.index_mv[pfn] = index
-                mem.token_mv[pfn] = self._disk_token(file, index)
-                file.pages[index] = pfn
-                swap.folio_add_lru(m, pfn)
-                m.nodes[m.page_zone(pfn).node].vm_stat[vs.NR_FILE_PAGES] += 1
             # The page cache holds one reference, each mapping one more.
             mem.refcount_mv[pfn] += 1
             mem.mapcount_mv[pfn] += 1
@@ -245,6 +239,30 @@ class MmStruct:
             self.file_vpns[base + index] = (file, index)
             out[index] = pfn
         return out
+
+    def _page_cache_read(self, file: File, index: int, refault: bool) -> int:
+        """Read page ``index`` of ``file`` into a new page-cache folio; its pfn, or -1.
+
+        What ``page_cache_ra_unbounded`` and ``filemap_add_folio`` do for one page: allocate,
+        insert into the file's xarray with the on-disk contents, count a workingset refault
+        when the page was evicted before (the kernel finds its shadow entry), add to the LRU.
+        """
+        m = self.m
+        mem = m.mem
+        pfn = m.alloc_page_raw(GFP_HIGHUSER_MOVABLE, 0, m.cpu % m.nr_nodes)
+        if pfn < 0:
+            return -1
+        mem.mapping_mv[pfn] = file.mapping_word
+        mem.index_mv[pfn] = index
+        mem.token_mv[pfn] = self._disk_token(file, index)
+        file.pages[index] = pfn
+        if refault:
+            from pagelab.mm import vmscan
+
+            vmscan.workingset_refault(m, pfn, True)
+        swap.folio_add_lru(m, pfn)
+        m.nodes[m.page_zone(pfn).node].vm_stat[vs.NR_FILE_PAGES] += 1
+        return pfn
 
     def _disk_token(self, file: File, index: int) -> int:
         token = file.disk.get(index)
@@ -314,23 +332,14 @@ class MmStruct:
 
     def filemap_fault(self, vpn: int) -> int:
         """Fault a file page back (``filemap_fault``): from the page cache or read from disk."""
-        from pagelab.mm import vmscan
-
         m = self.m
         mem = m.mem
         file, index = self.file_vpns[vpn]
         pfn = file.pages.get(index, -1)
         if pfn < 0:
-            pfn = m.alloc_page_raw(GFP_HIGHUSER_MOVABLE, 0, m.cpu % m.nr_nodes)
+            pfn = self._page_cache_read(file, index, refault=True)
             if pfn < 0:
                 return -1
-            mem.mapping_mv[pfn] = file.mapping_word
-            mem.index_mv[pfn] = index
-            mem.token_mv[pfn] = self._disk_token(file, index)
-            file.pages[index] = pfn
-            vmscan.workingset_refault(m, pfn, True)
-            swap.folio_add_lru(m, pfn)
-            m.nodes[m.page_zone(pfn).node].vm_stat[vs.NR_FILE_PAGES] += 1
             m.vm_events[vs.PGMAJFAULT] += 1
             m.charge(m.cost.file_read_page)
         mem.refcount_mv[pfn] += 1

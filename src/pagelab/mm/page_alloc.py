@@ -49,6 +49,7 @@ from pagelab.mm.internal import (
     ALLOC_WMARK_MIN,
     FPI_NONE,
     FPI_TO_TAIL,
+    MAX_RECLAIM_RETRIES,
     MIN_PERCPU_PAGELIST_HIGH_FRACTION,
     RMQUEUE_CLAIM,
     RMQUEUE_CMA,
@@ -1341,7 +1342,8 @@ def __alloc_pages_slowpath(m: Machine, gfp: int, order: int, ac: AllocContext) -
 
 
 def zone_reclaimable_pages(m: Machine, zone: Zone) -> int:
-    """Pages reclaim could free in ``zone``: file LRU, and anon LRU if swap has room."""
+    """Pages reclaim could free in ``zone`` (``zone_reclaimable_pages``, v6.x): the file LRU,
+    and the anon LRU if swap has room."""
     stat = zone.vm_stat
     nr = stat[vs.NR_ZONE_INACTIVE_FILE] + stat[vs.NR_ZONE_ACTIVE_FILE]
     if m.swap is not None and m.swap.nr_swap_pages > 0:
@@ -1353,10 +1355,10 @@ def should_reclaim_retry(m: Machine, order: int, ac: AllocContext, alloc_flags: 
                          no_progress_loops: int) -> bool:
     """Is another round of direct reclaim worth it? (``should_reclaim_retry``, v6.x).
 
-    Gives up after ``MAX_RECLAIM_RETRIES`` (16) rounds without progress; otherwise retries
+    Gives up after ``MAX_RECLAIM_RETRIES`` rounds without progress; otherwise retries
     if some zone would pass its min watermark with all its reclaimable pages freed.
     """
-    if no_progress_loops > 16:
+    if no_progress_loops > MAX_RECLAIM_RETRIES:
         return False
     for zone in ac.zonelist:
         available = zone_reclaimable_pages(m, zone) + zone.vm_stat[vs.NR_FREE_PAGES]

@@ -24,6 +24,7 @@ import numpy as np
 
 from pagelab.errors import ModelBug
 from pagelab.mm import page_flags as pf
+from pagelab.mm import vmstat as vs
 
 if TYPE_CHECKING:
     from pagelab.machine import Machine
@@ -198,8 +199,6 @@ def try_to_unmap(m: Machine, pfn: int, swap_pte: int = PTE_NONE) -> int:
     the page back from the file. Each PTE drops its mapcount and its reference
     (``folio_remove_rmap_pte`` + ``folio_put``); the caller keeps its isolation reference.
     """
-    from pagelab.mm import vmstat as vs
-
     mem = m.mem
     unmapped = 0
     for mm, vpn in rmap_walk(m, pfn):

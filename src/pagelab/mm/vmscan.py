@@ -46,11 +46,11 @@ from typing import TYPE_CHECKING
 
 from pagelab.errors import ModelBug
 from pagelab.mm import gfp as G
-from pagelab.mm import page_alloc as pa
 from pagelab.mm import page_flags as pf
 from pagelab.mm import page_io, swap, swapfile
 from pagelab.mm import vmstat as vs
 from pagelab.mm.filemap import trylock_page, unlock_page
+from pagelab.mm.internal import MAX_RECLAIM_RETRIES
 from pagelab.mm.memory import GUP_PIN_COUNTING_BIAS
 from pagelab.mm.mmzone import MAX_NR_ZONES, PAGE_ALLOC_COSTLY_ORDER, pageblock_order
 from pagelab.mm.page_alloc import zone_watermark_ok
@@ -93,7 +93,6 @@ __all__ = [
 
 SWAP_CLUSTER_MAX = 32
 DEF_PRIORITY = 12
-MAX_RECLAIM_RETRIES = 16
 #: vm.swappiness's upper bound (``MAX_SWAPPINESS``).
 MAX_SWAPPINESS = 200
 #: kswapd's nap before a full sleep (``schedule_timeout(HZ/10)``).
@@ -206,7 +205,7 @@ def inactive_is_low(m: Machine, nid: int, inactive_lru: int) -> bool:
     return inactive * ratio < active
 
 
-def can_reclaim_anon_pages(m: Machine, sc: ScanControl | None = None) -> bool:
+def can_reclaim_anon_pages(m: Machine) -> bool:
     """Is there swap space to reclaim anonymous pages into? (``can_reclaim_anon_pages``)."""
     return m.swap is not None and m.swap.nr_swap_pages > 0
 
@@ -302,13 +301,10 @@ def move_folios_to_lru(m: Machine, folios: list[int]) -> int:
     Models ``move_folios_to_lru``: each goes to the head of the list its flags name; a folio
     whose last reference was the isolation one is freed. Returns the pages moved.
     """
-    mem = m.mem
     moved = 0
     for pfn in folios:
-        mem.flags_mv[pfn] = mem.flags_mv[pfn] | _LRU
-        swap.lruvec_add_folio(m, pfn)
         moved += swap.folio_nr_pages(m, pfn)
-        swap.put_page(m, pfn)
+        folio_putback_lru(m, pfn)
     return moved
 
 
@@ -528,14 +524,10 @@ def __remove_mapping(m: Machine, pfn: int, anon: bool) -> bool:
 
 
 def _free_reclaimed_folio(m: Machine, pfn: int) -> None:
-    """Free a reclaimed folio: refcount frozen to zero, flags cleared, back to the buddy."""
-
-    mem = m.mem
-    mem.refcount_mv[pfn] = 0
-    mem.flags_mv[pfn] = mem.flags_mv[pfn] & ~(1 << pf.PG_active | 1 << pf.PG_referenced
-                                              | 1 << pf.PG_workingset)
+    """Free a reclaimed folio: its refcount frozen to zero, it goes back to the buddy."""
+    m.mem.refcount_mv[pfn] = 0
     m.charge(m.cost.reclaim_page)
-    pa.free_frozen_pages(m, pfn, 0)
+    swap.__folio_put(m, pfn)
 
 
 def shrink_list(m: Machine, nid: int, lru: int, nr_to_scan: int, sc: ScanControl) -> int:
@@ -558,7 +550,7 @@ def get_scan_count(m: Machine, nid: int, sc: ScanControl) -> list[int]:
     reclaim costs, which the model does not track).
     """
     swappiness = m.swappiness
-    if not sc.may_swap or not can_reclaim_anon_pages(m, sc):
+    if not sc.may_swap or not can_reclaim_anon_pages(m):
         balance = SCAN_FILE
     elif not sc.priority and swappiness:
         balance = SCAN_EQUAL
@@ -621,7 +613,7 @@ def shrink_lruvec(m: Machine, nid: int, sc: ScanControl) -> None:
             nr[lru] -= min(nr[lru], nr_scanned)
         proportional_reclaim = True
     sc.nr_reclaimed += nr_reclaimed
-    if can_reclaim_anon_pages(m, sc) and inactive_is_low(m, nid, LRU_INACTIVE_ANON):
+    if can_reclaim_anon_pages(m) and inactive_is_low(m, nid, LRU_INACTIVE_ANON):
         shrink_active_list(m, nid, SWAP_CLUSTER_MAX, sc, LRU_ACTIVE_ANON)
 
 
@@ -713,7 +705,7 @@ def should_continue_reclaim(m: Machine, pgdat: PglistData, nr_reclaimed: int,
         if compaction_suitable(zone, sc.order, 0, sc.reclaim_idx):
             return False
     inactive = pgdat.vm_stat[vs.NR_INACTIVE_FILE]
-    if can_reclaim_anon_pages(m, sc):
+    if can_reclaim_anon_pages(m):
         inactive += pgdat.vm_stat[vs.NR_INACTIVE_ANON]
     return inactive > compact_gap(sc.order)
 
@@ -887,7 +879,7 @@ def kswapd_shrink_node(m: Machine, pgdat: PglistData, sc: ScanControl) -> bool:
 
 def kswapd_age_node(m: Machine, pgdat: PglistData, sc: ScanControl) -> None:
     """Age the active anon list before reclaiming (``kswapd_age_node``)."""
-    if not can_reclaim_anon_pages(m, sc):
+    if not can_reclaim_anon_pages(m):
         return
     if inactive_is_low(m, pgdat.node_id, LRU_INACTIVE_ANON):
         shrink_active_list(m, pgdat.node_id, SWAP_CLUSTER_MAX, sc, LRU_ACTIVE_ANON)

@@ -54,7 +54,7 @@ if TYPE_CHECKING:
     from pagelab.machine import Machine
 
 __all__ = ["GFP_DMABUF_HIGH", "GFP_DMABUF_LOW", "GFP_FORK", "GFP_SLAB_HIGH", "Phone",
-           "PhoneConfig", "Request", "run_phone"]
+           "PhoneConfig", "RequestLog", "run_phone"]
 
 #: THREADINFO_GFP (kernel/fork.c, v4.8): ``GFP_KERNEL_ACCOUNT | __GFP_NOTRACK`` (zeroed).
 GFP_FORK = G.GFP_KERNEL_ACCOUNT | G.__GFP_ZERO
@@ -149,17 +149,6 @@ class App:
     bos: list[Any] = field(default_factory=list)
     stacks: list[int] = field(default_factory=list)
     file_range: tuple[int, int] = (0, 0)
-
-
-@dataclass
-class Request:
-    """One high-order allocation the workload made (for the success and latency tables)."""
-
-    time_ns: int
-    kind: str
-    order: int
-    ok: bool
-    latency_ns: int
 
 
 class RequestLog:
