@@ -41,6 +41,28 @@ class KernelProfile:
         migrate_batch: mainline's batched ``migrate_pages`` (v6.3+): ASYNC passes first,
             then the failures retried synchronously one by one; permanent failures returned to
             the caller. False: v4.8's 10-pass loop that puts failures back at once.
+        compact_same_migratetype: async direct compaction migrates only from pageblocks of
+            the request's migratetype, and non-movable orders 1..3 try async compaction
+            before reclaim ("mm, compaction: restrict async compaction to pageblocks of same
+            migratetype", v4.12). False follows v4.8: every ASYNC compactor scans only
+            MOVABLE/CMA blocks (``migrate_async_suitable``), and only costly orders compact
+            before reclaim, a ``__GFP_NORETRY`` one giving up only when compaction was
+            DEFERRED.
+        compact_finish_pageblock: ``__compact_finished`` finishes the current pageblock
+            before reporting success, and a failed migration rescans the rest of its block
+            ("mm, compaction: finish whole pageblock to reduce fragmentation", v4.12, made
+            unconditional in v6.x). False follows v4.8: success as soon as the order's
+            watermark holds and a suitable free block exists (the order's watermark check
+            was removed in v4.12); async direct compaction skips the rest of a failed
+            order-aligned block.
+        fragindex_costly_only: the fragmentation index gates only costly orders ("mm,
+            compaction: restrict fragindex to costly orders", v4.9); False applies it to
+            every order, as v4.8.
+        compaction_fast_search: mainline's scanners (Mel Gorman's series "Increase success
+            rates and reduce latency of compaction", v5.1): free lists searched for a source
+            and a target block, async free scanner sampling with a stride, kcompactd
+            honouring skip hints. False follows v4.8: both scanners walk block by block,
+            the free scanner visits every pfn, kcompactd ignores skip hints.
         nr_cpus: CPUs (per-CPU pagesets and, later, explorer CPUs).
     """
 
@@ -55,6 +77,10 @@ class KernelProfile:
     watermark_boost: bool = True
     rmqueue_claim_steal: bool = True
     migrate_batch: bool = True
+    compact_same_migratetype: bool = True
+    compact_finish_pageblock: bool = True
+    fragindex_costly_only: bool = True
+    compaction_fast_search: bool = True
     nr_cpus: int = 2
 
     def __post_init__(self) -> None:
@@ -67,12 +93,14 @@ PROFILES: dict[str, KernelProfile] = {
     "v4.8": KernelProfile(
         name="v4.8", kernel_version="4.8", nr_isolated_v48=True, pcp_high_order=False,
         alloc_nofragment=False, watermark_boost=False, rmqueue_claim_steal=False,
-        migrate_batch=False,
+        migrate_batch=False, compact_same_migratetype=False, compact_finish_pageblock=False,
+        fragindex_costly_only=False, compaction_fast_search=False,
     ),
     "pre-4.8": KernelProfile(
         name="pre-4.8", kernel_version="4.7", non_lru_movable=False, pcp_high_order=False,
         alloc_nofragment=False, watermark_boost=False, rmqueue_claim_steal=False,
-        migrate_batch=False,
+        migrate_batch=False, compact_same_migratetype=False, compact_finish_pageblock=False,
+        fragindex_costly_only=False, compaction_fast_search=False,
     ),
 }
 

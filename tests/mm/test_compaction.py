@@ -869,3 +869,179 @@ def test_shortcuts_give_identical_results(monkeypatch: pytest.MonkeyPatch) -> No
     assert fast[0] == slow[0]
     assert fast[1:] == slow[1:]
 
+
+
+# ================================================================================================
+# v4.8 compaction (profiles "v4.8" and "pre-4.8"): what v4.9, v4.12 and v5.1 changed
+# ================================================================================================
+
+
+def test_v48_async_compactors_take_only_movable_sources_whatever_the_request() -> None:
+    m, p, kept = fragmented(profile="v4.8")
+    zone = dma32(m)
+    low = make_unmovable_block(m, int(kept.min()))
+    for direct in (True, False):
+        cc = CompactControl(zone=zone, mode=ASYNC, direct_compaction=direct, order=3,
+                            migratetype=MIGRATE_UNMOVABLE)
+        # v4.12 would take the UNMOVABLE block for an unmovable direct request.
+        assert not C.suitable_migration_source(cc, low)
+        assert C.suitable_migration_source(cc, low + pageblock_nr_pages)
+    sync = CompactControl(zone=zone, mode=SYNC_LIGHT, direct_compaction=True, order=3,
+                          migratetype=MIGRATE_UNMOVABLE)
+    assert C.suitable_migration_source(sync, low)
+    clean(m, p)
+
+
+def test_v48_fragindex_gates_every_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    m, _p, _ = fragmented(profile="v4.8")
+    exhaust_free_blocks(m)
+    zone = dma32(m)
+    calls: list[int] = []
+
+    def fragmentation_index(nr_free: Any, order: int) -> int:
+        calls.append(order)
+        return 100  # a failure for lack of memory
+
+    monkeypatch.setattr(C.vs, "fragmentation_index", fragmentation_index)
+    assert not C.compaction_suitable(zone, 3, zone.min_wmark_pages(), ZoneType.ZONE_NORMAL)
+    assert calls == [3]
+
+
+@pytest.mark.parametrize("profile", ["mainline", "v4.8"])
+def test_compact_finished_pageblock_and_watermark_rules(profile: str,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    m = Machine.build(memory="256M", profile=profile)
+    zone = dma32(m)
+    # Free order-9 blocks exist; the migration scanner stands in the middle of a block.
+    cc = CompactControl(zone=zone, order=4, mode=SYNC_LIGHT, direct_compaction=True,
+                        gfp_mask=G.GFP_KERNEL, migratetype=MIGRATE_UNMOVABLE,
+                        alloc_flags=ALLOC_WMARK_MIN, highest_zoneidx=ZoneType.ZONE_NORMAL)
+    cc.migrate_pfn = zone.zone_start_pfn + pageblock_nr_pages + 7
+    cc.free_pfn = zone.zone_end_pfn - pageblock_nr_pages
+    expected = {"mainline": CompactResult.COMPACT_CONTINUE,  # finish the block first
+                "v4.8": CompactResult.COMPACT_SUCCESS}[profile]
+    assert C.__compact_finished(cc) == expected
+    # v4.8 first asks whether the order's low watermark holds.
+    monkeypatch.setattr(C.pa, "zone_watermark_ok", lambda *args: False)
+    cc.migrate_pfn = zone.zone_start_pfn + pageblock_nr_pages
+    expected = {"mainline": CompactResult.COMPACT_SUCCESS,
+                "v4.8": CompactResult.COMPACT_CONTINUE}[profile]
+    assert C.__compact_finished(cc) == expected
+    # Contention: v4.8 checks it first; mainline only where no suitable page was found.
+    cc.contended = True
+    expected = {"mainline": CompactResult.COMPACT_SUCCESS,
+                "v4.8": CompactResult.COMPACT_CONTENDED}[profile]
+    assert C.__compact_finished(cc) == expected
+
+
+def _slowpath_steps(profile: str, gfp: int, order: int, last_result: str,
+                    monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The reclaim and compaction calls of one failing trip through the slow path."""
+    m = Machine.build(memory="256M", profile=profile)
+    steps: list[str] = []
+
+    def compact(gfp: int, order: int, alloc_flags: int, ac: Any, prio: str) -> int:
+        steps.append(f"compact {prio}")
+        m.last_compact_result = last_result
+        return -1
+
+    def reclaim(gfp: int, order: int, ac: Any) -> int:
+        steps.append("reclaim")
+        return 0
+
+    monkeypatch.setattr(m, "direct_compact", compact)
+    monkeypatch.setattr(m, "direct_reclaim", reclaim)
+    monkeypatch.setattr(pa, "get_page_from_freelist", lambda *args: -1)
+    ac, _flags = pa.prepare_alloc_pages(m, gfp, order, 0)
+    assert pa.__alloc_pages_slowpath(m, gfp, order, ac) == -1
+    return steps
+
+
+def test_slowpath_compaction_first_for_non_movable_orders_since_v412(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    slab = G.GFP_KERNEL | G.__GFP_COMP | G.__GFP_NORETRY
+    assert _slowpath_steps("mainline", slab, 3, "complete", monkeypatch) == [
+        "compact async", "reclaim", "compact sync_light"]
+    # v4.8 reclaims first: only costly orders tried compaction before reclaim.
+    assert _slowpath_steps("v4.8", slab, 3, "complete", monkeypatch) == [
+        "reclaim", "compact sync_light"]
+    assert _slowpath_steps("pre-4.8", slab, 3, "complete", monkeypatch) == [
+        "reclaim", "compact sync_light"]
+
+
+def test_slowpath_costly_noretry_gives_up_as_each_kernel_did(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    thp_like = G.GFP_HIGHUSER_MOVABLE | G.__GFP_COMP | G.__GFP_NORETRY
+    # Mainline gives up when compaction was skipped or deferred; v4.8 only when deferred.
+    assert _slowpath_steps("mainline", thp_like, 9, "skipped", monkeypatch) == [
+        "compact async"]
+    assert _slowpath_steps("v4.8", thp_like, 9, "skipped", monkeypatch) == [
+        "compact async", "reclaim", "compact async"]
+    assert _slowpath_steps("v4.8", thp_like, 9, "deferred", monkeypatch) == ["compact async"]
+    # Otherwise both keep the async priority after reclaim (sync would be too expensive).
+    assert _slowpath_steps("mainline", thp_like, 9, "complete", monkeypatch) == [
+        "compact async", "reclaim", "compact async"]
+
+
+def test_v48_scanners_walk_without_free_list_search(monkeypatch: pytest.MonkeyPatch) -> None:
+    m, p, _ = fragmented(profile="v4.8")
+    exhaust_free_blocks(m)
+
+    def no_fast_search(cc: CompactControl) -> None:
+        raise AssertionError("v4.8 had no fast_isolate_freepages")
+
+    monkeypatch.setattr(C, "fast_isolate_freepages", no_fast_search)
+    zone = dma32(m)
+    cc = CompactControl(zone=zone, order=9, mode=ASYNC, direct_compaction=True,
+                        gfp_mask=G.GFP_HIGHUSER_MOVABLE, migratetype=MIGRATE_MOVABLE)
+    cc.migrate_pfn = zone.zone_start_pfn
+    cc.free_pfn = zone.zone_end_pfn - pageblock_nr_pages
+    assert C.fast_find_migrateblock(cc) == cc.migrate_pfn
+    strides: list[int] = []
+    real = C.isolate_freepages_block
+
+    def spy(cc: CompactControl, start: int, end: int, freelist: list[int], stride: int,
+            strict: bool) -> tuple[int, int]:
+        strides.append(stride)
+        return real(cc, start, end, freelist, stride, strict)
+
+    monkeypatch.setattr(C, "isolate_freepages_block", spy)
+    status = C.compact_zone_order(zone, 9, G.GFP_HIGHUSER_MOVABLE,
+                                  CompactPriority.COMPACT_PRIO_ASYNC,
+                                  ALLOC_WMARK_MIN | ALLOC_CMA, ZoneType.ZONE_NORMAL)
+    assert status == CompactResult.COMPACT_SUCCESS
+    # The async free scanner visits every pfn (mainline starts with a stride of 32).
+    assert strides and set(strides) == {1}
+    clean(m, p)
+
+
+@pytest.mark.parametrize("profile,ignores", [("mainline", False), ("v4.8", True)])
+def test_kcompactd_skip_hints_by_version(profile: str, ignores: bool,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    m, p, _ = fragmented(profile=profile)
+    exhaust_free_blocks(m)
+    seen: list[bool] = []
+    real = C.compact_zone
+
+    def spy(cc: CompactControl, capc: object | None = None) -> CompactResult:
+        seen.append(cc.ignore_skip_hint)
+        return real(cc, capc)
+
+    monkeypatch.setattr(C, "compact_zone", spy)
+    C.wakeup_kcompactd(m, m.nodes[0], 9, ZoneType.ZONE_DMA32)
+    C.kcompactd_run(m, 0)
+    assert seen and set(seen) == {ignores}
+    clean(m, p)
+
+
+def test_v48_direct_compaction_makes_the_block_and_keeps_every_token() -> None:
+    m, p, _ = fragmented(profile="v4.8")
+    exhaust_free_blocks(m)
+    v0 = m.vmstat
+    pfn = m.alloc_pages(order=9, gfp="GFP_HIGHUSER_MOVABLE|__GFP_COMP")
+    assert pfn is not None
+    v1 = m.vmstat
+    assert v1["compact_success"] - v0["compact_success"] == 1
+    assert v1["pgmigrate_success"] > v0["pgmigrate_success"]
+    m.free_pages(pfn, order=9)
+    clean(m, p)

@@ -38,6 +38,23 @@ Profiles (``m.profile``):
   the hook is never called.
 * ``nr_isolated_v48``: v4.8 counted every isolated page, LRU or not, in NR_ISOLATED_ANON/FILE
   (``acct_isolated``); mainline counts LRU pages at isolation time only.
+* v4.8's compaction, as kernel-reference §4 describes it and as the patches that changed it
+  show (Vlastimil Babka's series merged in v4.12, read as posted to linux-mm, v3 of
+  2017-03-07: "remove redundant watermark check in compact_finished()", "change
+  migrate_async_suitable() to suitable_migration_source()", "restrict async compaction to
+  pageblocks of same migratetype", "finish whole pageblock to reduce fragmentation"; "restrict
+  fragindex to costly orders", v4.9; Mel Gorman's v5.1 scanner series):
+  ``compact_same_migratetype=False``: every ASYNC compactor migrates from MOVABLE/CMA blocks
+  only (and the allocator compacts before reclaim only for costly orders);
+  ``compact_finish_pageblock=False``: :func:`__compact_finished` in v4.8's order (contention
+  first, the order's low watermark before the free lists, no pageblock finished first), and
+  async direct compaction skips the rest of a failed order-aligned block;
+  ``fragindex_costly_only=False``: the fragmentation index gates every order;
+  ``compaction_fast_search=False``: no free-list searches for source or target blocks, no
+  async sampling stride, kcompactd ignores skip hints. The rest of compaction stays v6.18's
+  in every profile (watermarks in ``compaction_suitable``, ``__reset_isolation_pfn``'s
+  selective skip-hint reset, kcompactd's draining); those change how much is scanned rather
+  than what is allowed to move where.
 
 ``m.balloon_isolate_hook`` contract (the hook is installed by
 :mod:`pagelab.mm.balloon_compaction` when a balloon is created under a pre-4.8 profile):
@@ -884,11 +901,17 @@ def suitable_migration_source(cc: CompactControl, pfn: int) -> bool:
     """Model of mm/compaction.c:suitable_migration_source() (v6.x).
 
     Async direct compaction only takes blocks of the request's migratetype (MOVABLE or CMA
-    for a movable request); every other mode takes any block without a huge page.
+    for a movable request); every other mode takes any block without a huge page. Before
+    v4.12 (``profile.compact_same_migratetype`` False: v4.8's ``migrate_async_suitable``
+    test in ``isolate_migratepages``) every ASYNC compactor, whatever the request, took
+    only MOVABLE and CMA blocks.
     """
     m = cc.zone.machine
     if pageblock_skip_persistent(m, pfn):
         return False
+    if not m.profile.compact_same_migratetype:
+        return (cc.mode != MigrateMode.MIGRATE_ASYNC
+                or is_migrate_movable(pa.get_pageblock_migratetype(m, pfn)))
     if cc.mode != MigrateMode.MIGRATE_ASYNC or not cc.direct_compaction:
         return True
     block_mt = pa.get_pageblock_migratetype(m, pfn)
@@ -1103,14 +1126,17 @@ def isolate_freepages(cc: CompactControl) -> None:
     zone = cc.zone
     m = zone.machine
     freelist = cc.freepages
-    fast_isolate_freepages(cc)
-    if cc.nr_freepages:
-        return
+    fast_search = m.profile.compaction_fast_search
+    if fast_search:  # v5.1+; v4.8 only had the linear scan, visiting every pfn
+        fast_isolate_freepages(cc)
+        if cc.nr_freepages:
+            return
     isolate_start_pfn = cc.free_pfn
     block_start = pageblock_start_pfn(isolate_start_pfn)
     block_end = min(block_start + pageblock_nr_pages, zone.zone_end_pfn)
     low_pfn = pageblock_end_pfn(cc.migrate_pfn)
-    stride = COMPACT_CLUSTER_MAX if cc.mode == MigrateMode.MIGRATE_ASYNC else 1
+    sampling = fast_search and cc.mode == MigrateMode.MIGRATE_ASYNC
+    stride = COMPACT_CLUSTER_MAX if sampling else 1
     while block_start >= low_pfn:
         page = pageblock_pfn_to_page(m, block_start, block_end, zone)
         if page < 0:
@@ -1131,7 +1157,7 @@ def isolate_freepages(cc: CompactControl) -> None:
             if isolate_start_pfn < block_end:
                 # If isolation failed early, do not continue needlessly.
                 break
-            if nr_isolated:
+            if nr_isolated or not sampling:
                 stride = 1
             else:
                 stride = min(COMPACT_CLUSTER_MAX, stride << 1)
@@ -1648,8 +1674,8 @@ def fast_find_migrateblock(cc: CompactControl) -> int:
     nr_scanned = 0
     pfn = cc.migrate_pfn
     found_block = False
-    if cc.ignore_skip_hint:
-        return pfn
+    if cc.ignore_skip_hint or not m.profile.compaction_fast_search:
+        return pfn  # (before v5.1 the scanner always went on from where it was)
     if cc.finish_pageblock:
         return pfn
     # A continuation of a scan stopped at COMPACT_CLUSTER_MAX: carry on.
@@ -1730,7 +1756,8 @@ def isolate_migratepages(cc: CompactControl) -> int:
               and not fast_find_block and not isolation_suitable(cc, page)):
             pass
         elif not suitable_migration_source(cc, page):
-            update_cached_migrate(cc, block_end)
+            if m.profile.compaction_fast_search:  # v4.8 just moved on
+                update_cached_migrate(cc, block_end)
         else:
             if isolate_migratepages_block(cc, low_pfn, block_end, isolate_mode):
                 return ISOLATE_ABORT
@@ -1791,10 +1818,17 @@ def __compact_finished(cc: CompactControl) -> CompactResult:
     a free block of ``order..MAX_PAGE_ORDER`` on the request's list (or CMA for movable, or a
     claimable fallback) → SUCCESS; else NO_SUITABLE_PAGE. Contention overrides the result
     (checked last).
+
+    Without ``profile.compact_finish_pageblock`` this is v4.8's order of checks: contention
+    first; scanners met; order -1; the request's watermark (low) must hold for ``cc->order``
+    before the free lists are looked at; no pageblock is finished first.
     """
     zone = cc.zone
     m = zone.machine
     migratetype = cc.migratetype
+    v48 = not m.profile.compact_finish_pageblock
+    if v48 and (cc.contended or fatal_signal_pending(m)):
+        return _CONTENDED
     if compact_scanners_met(cc):
         reset_cached_positions(zone)
         if cc.direct_compaction:
@@ -1809,7 +1843,11 @@ def __compact_finished(cc: CompactControl) -> CompactResult:
     else:
         if is_via_compact_memory(cc.order):
             return _CONTINUE
-        if not pageblock_aligned(cc.migrate_pfn):
+        if v48:
+            if not pa.zone_watermark_ok(zone, cc.order, zone.low_wmark_pages(),
+                                        cc.highest_zoneidx, cc.alloc_flags):
+                return _CONTINUE
+        elif not pageblock_aligned(cc.migrate_pfn):
             return _CONTINUE
         ret = _NO_SUITABLE_PAGE
         cma = m.profile.config_cma
@@ -1860,15 +1898,16 @@ def compaction_suitable(zone: Zone, order: int, watermark: int, highest_zoneidx:
 
     The order-0 watermark check (SKIPPED when it fails), then, for costly orders only, the
     fragmentation index: ``0 <= index <= vm.extfrag_threshold`` means the failure is for
-    lack of memory, not fragmentation (NOT_SUITABLE_ZONE). Traces the raw result
-    (``mm_compaction_suitable``); returns whether to compact.
+    lack of memory, not fragmentation (NOT_SUITABLE_ZONE). Before v4.9
+    (``profile.fragindex_costly_only`` False) the index gated every order. Traces the raw
+    result (``mm_compaction_suitable``); returns whether to compact.
     """
     m = zone.machine
     suitable = __compaction_suitable(zone, order, watermark, highest_zoneidx,
                                      zone.vm_stat[vs.NR_FREE_PAGES])
     if suitable:
         compact_result = _CONTINUE
-        if order > PAGE_ALLOC_COSTLY_ORDER:
+        if order > PAGE_ALLOC_COSTLY_ORDER or not m.profile.fragindex_costly_only:
             fragindex = vs.fragmentation_index(zone.nr_free, order)
             if 0 <= fragindex <= m.extfrag_threshold:
                 suitable = False
@@ -2016,12 +2055,13 @@ def _compact_zone_run(cc: CompactControl, m: Machine, mem: Any, start_pfn: int, 
     alloc: Callable[[int], int] = functools.partial(compaction_alloc, cc)
     free: Callable[[int], None] = functools.partial(compaction_free, cc)
     cost = _cost(m)
+    finish_blocks = m.profile.compact_finish_pageblock
     ret = compact_finished(cc)
     while ret == _CONTINUE:
         iteration_start_pfn = cc.migrate_pfn
         # Rescanning the block a migration came from: finish it this time.
-        cc.finish_pageblock = (pageblock_start_pfn(last_migrated_pfn)
-                               == pageblock_start_pfn(iteration_start_pfn))
+        cc.finish_pageblock = finish_blocks and (pageblock_start_pfn(last_migrated_pfn)
+                                                 == pageblock_start_pfn(iteration_start_pfn))
         out = False
         while True:  # rescan:
             if cost is not None:
@@ -2058,7 +2098,13 @@ def _compact_zone_run(cc: CompactControl, m: Machine, mem: Any, start_pfn: int, 
                     break
                 # A failure inside a pageblock: scan the rest of it once, so that it gets
                 # marked skipped rather than picked again and again.
-                if (not pageblock_aligned(cc.migrate_pfn) and not cc.ignore_skip_hint
+                if not finish_blocks:
+                    # v4.8: async direct compaction gives up the rest of the failed
+                    # order-aligned block.
+                    if cc.direct_compaction and cc.mode == MigrateMode.MIGRATE_ASYNC:
+                        cc.migrate_pfn = block_end_pfn(cc.migrate_pfn - 1, cc.order)
+                        last_migrated_pfn = 0
+                elif (not pageblock_aligned(cc.migrate_pfn) and not cc.ignore_skip_hint
                         and not cc.finish_pageblock and cc.mode < MigrateMode.MIGRATE_SYNC):
                     cc.finish_pageblock = True
                     # Draining pcplists does not help THP if a page failed to migrate.
@@ -2343,7 +2389,8 @@ def kcompactd_do_work(m: Machine, pgdat: PglistData) -> None:
     """Model of mm/compaction.c:kcompactd_do_work() (v6.15+).
 
     Background compaction for ``kcompactd_max_order``: MIGRATE_SYNC_LIGHT, GFP_KERNEL (so
-    the finish test looks at UNMOVABLE lists), skip hints honoured, min watermark. Per zone:
+    the finish test looks at UNMOVABLE lists), skip hints honoured (ignored before v5.1:
+    ``profile.compaction_fast_search`` False), min watermark. Per zone:
     skip deferred or unsuitable zones; compact; SUCCESS resets the deferral, COMPLETE or
     PARTIAL_SKIPPED drains all pcps of the zone and defers. Counts KCOMPACTD_WAKE and the
     kcompactd scan counters; traces ``mm_compaction_kcompactd_wake``.
@@ -2354,7 +2401,9 @@ def kcompactd_do_work(m: Machine, pgdat: PglistData) -> None:
     cc = CompactControl(
         zone=zones[0], order=pgdat.kcompactd_max_order, search_order=pgdat.kcompactd_max_order,
         highest_zoneidx=pgdat.kcompactd_highest_zoneidx, mode=MigrateMode.MIGRATE_SYNC_LIGHT,
-        alloc_flags=_KCOMPACTD_ALLOC_FLAGS, ignore_skip_hint=False, gfp_mask=G.GFP_KERNEL,
+        alloc_flags=_KCOMPACTD_ALLOC_FLAGS, gfp_mask=G.GFP_KERNEL,
+        # v4.8's kcompactd ignored skip hints; honoured since v5.1.
+        ignore_skip_hint=not m.profile.compaction_fast_search,
     )
     _trace(m, "mm_compaction_kcompactd_wake", nid=pgdat.node_id, order=cc.order,
            highest_zoneidx=cc.highest_zoneidx)

@@ -1284,7 +1284,8 @@ def __alloc_pages_slowpath(m: Machine, gfp: int, order: int, ac: AllocContext) -
     """The allocator's slow path, with the hooks where reclaim and compaction belong.
 
     Models the order of ``__alloc_pages_slowpath()`` (v6.16): wake kswapd, retry with the
-    min watermark and reserves, costly-order direct compaction first, then direct reclaim
+    min watermark and reserves, direct compaction first for costly orders (and, since
+    v4.12, non-movable ones: ``profile.compact_same_migratetype``), then direct reclaim
     (whose failure path unreserves HIGHATOMIC and drains all pcps before one more try), then
     compaction after reclaim. Reclaim and compaction are hooks on the machine
     (``m.direct_reclaim``, ``m.direct_compact``) filled in by :mod:`pagelab.mm.vmscan` and
@@ -1305,14 +1306,20 @@ def __alloc_pages_slowpath(m: Machine, gfp: int, order: int, ac: AllocContext) -
     costly_order = order > PAGE_ALLOC_COSTLY_ORDER
     # __gfp_pfmemalloc_flags: a task that is reclaiming (PF_MEMALLOC) may use every reserve.
     pfmemalloc = (m.pf_memalloc or m.in_direct_compaction) and not gfp & G.__GFP_NOMEMALLOC
-    if can_direct_reclaim and (costly_order or (order > 0 and ac.migratetype != MIGRATE_MOVABLE)) \
-            and not pfmemalloc:
+    # Non-movable orders 1..3 compact first only since v4.12 (compact_same_migratetype).
+    compact_first = costly_order or (order > 0 and ac.migratetype != MIGRATE_MOVABLE
+                                     and m.profile.compact_same_migratetype)
+    compact_priority = "sync_light"
+    if can_direct_reclaim and compact_first and not pfmemalloc:
         pfn = m.direct_compact(gfp, order, alloc_flags, ac, "async")
         if pfn >= 0:
             return pfn
-        if costly_order and gfp & G.__GFP_NORETRY and m.last_compact_result in (
-                "skipped", "deferred"):
-            return -1  # compaction cannot help and reclaim would not do much either
+        if costly_order and gfp & G.__GFP_NORETRY:
+            give_up = (("skipped", "deferred") if m.profile.compact_same_migratetype
+                       else ("deferred",))  # v4.8 gave up only on a deferred zone
+            if m.last_compact_result in give_up:
+                return -1  # compaction cannot help and reclaim would not do much either
+            compact_priority = "async"  # sync compaction could be very expensive
     # retry: the kernel tries the freelists once more before giving up or reclaiming.
     if pfmemalloc:
         alloc_flags = (ALLOC_NO_WATERMARKS | (alloc_flags & (ALLOC_KSWAPD | ALLOC_CMA)))
@@ -1328,7 +1335,7 @@ def __alloc_pages_slowpath(m: Machine, gfp: int, order: int, ac: AllocContext) -
         pfn, progress = __alloc_pages_direct_reclaim(m, gfp, order, alloc_flags, ac)
         if pfn >= 0:
             return pfn
-        pfn = m.direct_compact(gfp, order, alloc_flags, ac, "sync_light")
+        pfn = m.direct_compact(gfp, order, alloc_flags, ac, compact_priority)
         if pfn >= 0 or gfp & G.__GFP_NORETRY:
             return pfn
         if costly_order and not gfp & G.__GFP_RETRY_MAYFAIL:
