@@ -63,6 +63,11 @@ class KernelProfile:
             and a target block, async free scanner sampling with a stride, kcompactd
             honouring skip hints. False follows v4.8: both scanners walk block by block,
             the free scanner visits every pfn, kcompactd ignores skip hints.
+        compact_retry_feedback: ``should_compact_retry`` reads compaction's result and raises
+            its priority before giving up (Vlastimil Babka's "reintroduce compaction feedback
+            for OOM decisions", v4.9). False follows v4.8 and 4.7-stable, which carried Michal
+            Hocko's stop-gap "mm, oom: prevent premature OOM killer invocation for high order
+            request": orders 1..3 retry while some zone keeps its order-0 min watermark.
         nr_cpus: CPUs (per-CPU pagesets and, later, explorer CPUs).
     """
 
@@ -81,6 +86,7 @@ class KernelProfile:
     compact_finish_pageblock: bool = True
     fragindex_costly_only: bool = True
     compaction_fast_search: bool = True
+    compact_retry_feedback: bool = True
     nr_cpus: int = 2
 
     def __post_init__(self) -> None:
@@ -94,13 +100,13 @@ PROFILES: dict[str, KernelProfile] = {
         name="v4.8", kernel_version="4.8", nr_isolated_v48=True, pcp_high_order=False,
         alloc_nofragment=False, watermark_boost=False, rmqueue_claim_steal=False,
         migrate_batch=False, compact_same_migratetype=False, compact_finish_pageblock=False,
-        fragindex_costly_only=False, compaction_fast_search=False,
+        fragindex_costly_only=False, compaction_fast_search=False, compact_retry_feedback=False,
     ),
     "pre-4.8": KernelProfile(
         name="pre-4.8", kernel_version="4.7", non_lru_movable=False, pcp_high_order=False,
         alloc_nofragment=False, watermark_boost=False, rmqueue_claim_steal=False,
         migrate_batch=False, compact_same_migratetype=False, compact_finish_pageblock=False,
-        fragindex_costly_only=False, compaction_fast_search=False,
+        fragindex_costly_only=False, compaction_fast_search=False, compact_retry_feedback=False,
     ),
 }
 

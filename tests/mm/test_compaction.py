@@ -934,55 +934,6 @@ def test_compact_finished_pageblock_and_watermark_rules(profile: str,
     assert C.__compact_finished(cc) == expected
 
 
-def _slowpath_steps(profile: str, gfp: int, order: int, last_result: str,
-                    monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The reclaim and compaction calls of one failing trip through the slow path."""
-    m = Machine.build(memory="256M", profile=profile)
-    steps: list[str] = []
-
-    def compact(gfp: int, order: int, alloc_flags: int, ac: Any, prio: str) -> int:
-        steps.append(f"compact {prio}")
-        m.last_compact_result = last_result
-        return -1
-
-    def reclaim(gfp: int, order: int, ac: Any) -> int:
-        steps.append("reclaim")
-        return 0
-
-    monkeypatch.setattr(m, "direct_compact", compact)
-    monkeypatch.setattr(m, "direct_reclaim", reclaim)
-    monkeypatch.setattr(pa, "get_page_from_freelist", lambda *args: -1)
-    ac, _flags = pa.prepare_alloc_pages(m, gfp, order, 0)
-    assert pa.__alloc_pages_slowpath(m, gfp, order, ac) == -1
-    return steps
-
-
-def test_slowpath_compaction_first_for_non_movable_orders_since_v412(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    slab = G.GFP_KERNEL | G.__GFP_COMP | G.__GFP_NORETRY
-    assert _slowpath_steps("mainline", slab, 3, "complete", monkeypatch) == [
-        "compact async", "reclaim", "compact sync_light"]
-    # v4.8 reclaims first: only costly orders tried compaction before reclaim.
-    assert _slowpath_steps("v4.8", slab, 3, "complete", monkeypatch) == [
-        "reclaim", "compact sync_light"]
-    assert _slowpath_steps("pre-4.8", slab, 3, "complete", monkeypatch) == [
-        "reclaim", "compact sync_light"]
-
-
-def test_slowpath_costly_noretry_gives_up_as_each_kernel_did(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    thp_like = G.GFP_HIGHUSER_MOVABLE | G.__GFP_COMP | G.__GFP_NORETRY
-    # Mainline gives up when compaction was skipped or deferred; v4.8 only when deferred.
-    assert _slowpath_steps("mainline", thp_like, 9, "skipped", monkeypatch) == [
-        "compact async"]
-    assert _slowpath_steps("v4.8", thp_like, 9, "skipped", monkeypatch) == [
-        "compact async", "reclaim", "compact async"]
-    assert _slowpath_steps("v4.8", thp_like, 9, "deferred", monkeypatch) == ["compact async"]
-    # Otherwise both keep the async priority after reclaim (sync would be too expensive).
-    assert _slowpath_steps("mainline", thp_like, 9, "complete", monkeypatch) == [
-        "compact async", "reclaim", "compact async"]
-
-
 def test_v48_scanners_walk_without_free_list_search(monkeypatch: pytest.MonkeyPatch) -> None:
     m, p, _ = fragmented(profile="v4.8")
     exhaust_free_blocks(m)

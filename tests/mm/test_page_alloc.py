@@ -15,6 +15,7 @@ without the direct-compaction hook (:func:`build`): the oracle is the allocator 
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -32,7 +33,13 @@ from pagelab.mm import debug
 from pagelab.mm import page_alloc as pa
 from pagelab.mm import vmstat as vs
 from pagelab.mm.gfp import parse_gfp
-from pagelab.mm.internal import ALLOC_MIN_RESERVE, ALLOC_NON_BLOCK, ALLOC_OOM, RMQUEUE_NORMAL
+from pagelab.mm.internal import (
+    ALLOC_MIN_RESERVE,
+    ALLOC_NON_BLOCK,
+    ALLOC_OOM,
+    MAX_COMPACT_RETRIES,
+    RMQUEUE_NORMAL,
+)
 from pagelab.mm.mm_init import MemoryRange
 from pagelab.mm.mmzone import (
     MIGRATE_HIGHATOMIC,
@@ -881,3 +888,113 @@ def test_random_programs_agree_with_the_oracle(seed: int, config: str) -> None:
             assert_agree(m, b)
     assert_agree(m, b)
     m.check_state()
+
+
+# ================================================================================================
+# the slow path's compaction rounds by kernel version (v4.8, v4.9, v4.12, mainline)
+# ================================================================================================
+
+
+def _slowpath_steps(profile: str, gfp: int, order: int, last_result: str,
+                    monkeypatch: pytest.MonkeyPatch, progress: int = 0) -> list[str]:
+    """The reclaim and compaction calls of one failing trip through the slow path.
+
+    Reclaim reports ``progress`` pages; every compaction fails with ``last_result``;
+    ``should_reclaim_retry`` always declines, so only ``should_compact_retry`` loops.
+    """
+    m = Machine.build(memory="256M", profile=profile)
+    steps: list[str] = []
+
+    def compact(gfp: int, order: int, alloc_flags: int, ac: Any, prio: str) -> int:
+        steps.append(f"compact {prio}")
+        m.last_compact_result = last_result
+        return -1
+
+    def reclaim(gfp: int, order: int, ac: Any) -> int:
+        steps.append("reclaim")
+        return progress
+
+    monkeypatch.setattr(m, "direct_compact", compact)
+    monkeypatch.setattr(m, "direct_reclaim", reclaim)
+    monkeypatch.setattr(pa, "get_page_from_freelist", lambda *args: -1)
+    monkeypatch.setattr(pa, "should_reclaim_retry", lambda *args: False)
+    ac, _flags = pa.prepare_alloc_pages(m, gfp, order, 0)
+    assert pa.__alloc_pages_slowpath(m, gfp, order, ac) == -1
+    return steps
+
+
+def test_slowpath_compaction_first_for_non_movable_orders_since_v412(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    slab = parse_gfp("GFP_KERNEL|__GFP_COMP|__GFP_NORETRY")
+    assert _slowpath_steps("mainline", slab, 3, "complete", monkeypatch) == [
+        "compact async", "reclaim", "compact sync_light"]
+    # v4.8 reclaims first: only costly orders tried compaction before reclaim.
+    assert _slowpath_steps("v4.8", slab, 3, "complete", monkeypatch) == [
+        "reclaim", "compact sync_light"]
+    assert _slowpath_steps("pre-4.8", slab, 3, "complete", monkeypatch) == [
+        "reclaim", "compact sync_light"]
+
+
+def test_slowpath_costly_noretry_gives_up_as_each_kernel_did(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    thp_like = parse_gfp("GFP_HIGHUSER_MOVABLE|__GFP_COMP|__GFP_NORETRY")
+    # Mainline gives up when compaction was skipped or deferred; v4.8 only when deferred.
+    assert _slowpath_steps("mainline", thp_like, 9, "skipped", monkeypatch) == [
+        "compact async"]
+    assert _slowpath_steps("v4.8", thp_like, 9, "skipped", monkeypatch) == [
+        "compact async", "reclaim", "compact async"]
+    assert _slowpath_steps("v4.8", thp_like, 9, "deferred", monkeypatch) == ["compact async"]
+    # Otherwise both keep the async priority after reclaim (sync would be too expensive).
+    assert _slowpath_steps("mainline", thp_like, 9, "complete", monkeypatch) == [
+        "compact async", "reclaim", "compact async"]
+
+
+def test_slowpath_compaction_retries_raise_the_priority_in_mainline(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    stack = parse_gfp("GFP_KERNEL")
+    # A failed compaction is retried once more at the ultimate priority, then the OOM
+    # killer's turn would come.
+    assert _slowpath_steps("mainline", stack, 2, "complete", monkeypatch, progress=32) == [
+        "compact async", "reclaim", "compact sync_light", "reclaim", "compact sync_full"]
+    # Without reclaim progress compaction is not retried at all.
+    assert _slowpath_steps("mainline", stack, 2, "complete", monkeypatch) == [
+        "compact async", "reclaim", "compact sync_light"]
+
+
+def test_slowpath_v48_stopgap_retries_while_the_min_watermark_holds(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    stack = parse_gfp("GFP_KERNEL")
+    steps = _slowpath_steps("v4.8", stack, 2, "complete", monkeypatch, progress=32)
+    # One round, then MAX_COMPACT_RETRIES more (the model's bound on the open-ended loop),
+    # all at v4.8's default SYNC_LIGHT priority.
+    assert steps == ["reclaim", "compact sync_light"] * (1 + MAX_COMPACT_RETRIES)
+    monkeypatch.setattr(pa, "zone_watermark_ok", lambda *args: False)
+    assert _slowpath_steps("v4.8", stack, 2, "complete", monkeypatch, progress=32) == [
+        "reclaim", "compact sync_light"]
+
+
+@pytest.mark.parametrize("order", [2, 4])
+def test_should_compact_retry_mainline_feedback(order: int,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    m = Machine.build(memory="256M")
+    ac, flags = pa.prepare_alloc_pages(m, parse_gfp("GFP_KERNEL"), order, 0)
+    assert not pa.should_compact_retry(m, ac, 0, flags, "complete", pa.CompactRetry(1))
+    # SKIPPED: retry only if reclaim could make room for the migration copies.
+    from pagelab.mm import compaction
+
+    for verdict in (True, False):
+        monkeypatch.setattr(compaction, "compaction_zonelist_suitable", lambda *a, v=verdict: v)
+        assert pa.should_compact_retry(m, ac, order, flags, "skipped",
+                                       pa.CompactRetry(1)) is verdict
+    # SUCCESS that was stolen: MAX_COMPACT_RETRIES (a quarter for costly orders), then
+    # the priority goes up.
+    retry = pa.CompactRetry(1)
+    limit = MAX_COMPACT_RETRIES if order <= 3 else MAX_COMPACT_RETRIES // 4
+    assert all(pa.should_compact_retry(m, ac, order, flags, "success", retry)
+               for _ in range(limit))
+    assert retry.priority == 1 and retry.retries == limit
+    floor = 0 if order <= 3 else 1
+    assert pa.should_compact_retry(m, ac, order, flags, "success", retry) is (floor == 0)
+    assert retry.priority == floor
+    # A failure at the floor priority ends it.
+    assert not pa.should_compact_retry(m, ac, order, flags, "complete", retry)

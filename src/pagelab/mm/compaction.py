@@ -86,8 +86,7 @@ Named simplifications (each keeps every counter's meaning):
   while throttled would, and records a warning.
 * ``vm.defrag_mode`` is 0 (the default); hugetlb ``alloc_contig`` isolation and CMA's
   ``isolate_freepages_range``/``isolate_migratepages_range`` are not modelled.
-* ``kswapd_is_running`` reads ``pgdat.kswapd_running`` (False until a reclaim layer sets it);
-  ``zone_reclaimable_pages`` counts file LRU pages only (the model has no swap).
+* ``kswapd_is_running`` reads ``pgdat.kswapd_running`` (set by :mod:`pagelab.mm.vmscan`).
 * kcompactd is not a thread: :func:`wakeup_kcompactd` records the wake-up and
   :func:`kcompactd_run` runs one wake-up's work when the machine calls it.
 * Vectorised pre-filters (identical results): a migration-scanner pageblock with no page that
@@ -1919,12 +1918,6 @@ def compaction_suitable(zone: Zone, order: int, watermark: int, highest_zoneidx:
     return suitable
 
 
-def zone_reclaimable_pages(zone: Zone) -> int:
-    """Model of mm/vmscan.c:zone_reclaimable_pages() (v6.x) without swap: file LRU pages."""
-    stat = zone.vm_stat
-    return stat[vs.NR_ZONE_INACTIVE_FILE] + stat[vs.NR_ZONE_ACTIVE_FILE]
-
-
 def compaction_zonelist_suitable(m: Machine, ac: AllocContext, order: int,
                                  alloc_flags: int) -> bool:
     """Model of mm/compaction.c:compaction_zonelist_suitable() (v6.15+).
@@ -1933,7 +1926,7 @@ def compaction_zonelist_suitable(m: Machine, ac: AllocContext, order: int,
     reclaimable pages (a share of them: ``reclaimable / order``)?
     """
     for zone in ac.zonelist:
-        available = zone_reclaimable_pages(zone) // order
+        available = pa.zone_reclaimable_pages(m, zone) // order
         available += zone.vm_stat[vs.NR_FREE_PAGES]
         if __compaction_suitable(zone, order, zone.min_wmark_pages(), ac.highest_zoneidx,
                                  available):

@@ -47,3 +47,6 @@ DEFAULT_LOWMEM_RESERVE_RATIO = (256, 256, 32, 0, 0)
 
 #: Rounds of reclaim without progress before giving up (``MAX_RECLAIM_RETRIES``).
 MAX_RECLAIM_RETRIES = 16
+#: Direct compaction rounds that made progress before the allocator stops retrying for it
+#: (``MAX_COMPACT_RETRIES``, include/linux/compaction.h).
+MAX_COMPACT_RETRIES = 16

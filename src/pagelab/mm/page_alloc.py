@@ -49,6 +49,7 @@ from pagelab.mm.internal import (
     ALLOC_WMARK_MIN,
     FPI_NONE,
     FPI_TO_TAIL,
+    MAX_COMPACT_RETRIES,
     MAX_RECLAIM_RETRIES,
     MIN_PERCPU_PAGELIST_HIGH_FRACTION,
     RMQUEUE_CLAIM,
@@ -1292,8 +1293,9 @@ def __alloc_pages_slowpath(m: Machine, gfp: int, order: int, ac: AllocContext) -
     :mod:`pagelab.mm.compaction`. A task already reclaiming (PF_MEMALLOC) allocates from the
     reserves and never recurses. ``__GFP_NORETRY`` stops after one round of reclaim and
     compaction, costly orders without ``__GFP_RETRY_MAYFAIL`` too; other requests retry while
-    ``should_reclaim_retry`` says so. Named simplifications: ``should_compact_retry``'s
-    priority escalation and the OOM killer are not modelled (the request fails instead).
+    ``should_reclaim_retry`` or, when reclaim made progress, :func:`should_compact_retry`
+    says so. Named simplification: the OOM killer is not modelled (the request fails
+    instead).
     """
     alloc_flags = gfp_to_alloc_flags(gfp, order)
     if alloc_flags & ALLOC_KSWAPD:
@@ -1309,7 +1311,7 @@ def __alloc_pages_slowpath(m: Machine, gfp: int, order: int, ac: AllocContext) -
     # Non-movable orders 1..3 compact first only since v4.12 (compact_same_migratetype).
     compact_first = costly_order or (order > 0 and ac.migratetype != MIGRATE_MOVABLE
                                      and m.profile.compact_same_migratetype)
-    compact_priority = "sync_light"
+    compact_priority = DEF_COMPACT_PRIORITY
     if can_direct_reclaim and compact_first and not pfmemalloc:
         pfn = m.direct_compact(gfp, order, alloc_flags, ac, "async")
         if pfn >= 0:
@@ -1319,7 +1321,7 @@ def __alloc_pages_slowpath(m: Machine, gfp: int, order: int, ac: AllocContext) -
                        else ("deferred",))  # v4.8 gave up only on a deferred zone
             if m.last_compact_result in give_up:
                 return -1  # compaction cannot help and reclaim would not do much either
-            compact_priority = "async"  # sync compaction could be very expensive
+            compact_priority = INIT_COMPACT_PRIORITY  # sync could be very expensive
     # retry: the kernel tries the freelists once more before giving up or reclaiming.
     if pfmemalloc:
         alloc_flags = (ALLOC_NO_WATERMARKS | (alloc_flags & (ALLOC_KSWAPD | ALLOC_CMA)))
@@ -1331,11 +1333,12 @@ def __alloc_pages_slowpath(m: Machine, gfp: int, order: int, ac: AllocContext) -
     if m.pf_memalloc or m.in_direct_compaction:
         return -1  # avoid recursion of direct reclaim
     no_progress_loops = 0
+    retry = CompactRetry(compact_priority)
     while True:
         pfn, progress = __alloc_pages_direct_reclaim(m, gfp, order, alloc_flags, ac)
         if pfn >= 0:
             return pfn
-        pfn = m.direct_compact(gfp, order, alloc_flags, ac, compact_priority)
+        pfn = m.direct_compact(gfp, order, alloc_flags, ac, _PRIO_NAMES[retry.priority])
         if pfn >= 0 or gfp & G.__GFP_NORETRY:
             return pfn
         if costly_order and not gfp & G.__GFP_RETRY_MAYFAIL:
@@ -1344,8 +1347,76 @@ def __alloc_pages_slowpath(m: Machine, gfp: int, order: int, ac: AllocContext) -
             no_progress_loops = 0
         else:
             no_progress_loops += 1
-        if not should_reclaim_retry(m, order, ac, alloc_flags, no_progress_loops):
-            return -1  # the kernel would now consider the OOM killer (not modelled)
+        if should_reclaim_retry(m, order, ac, alloc_flags, no_progress_loops):
+            continue
+        # Retrying for compaction needs reclaim's progress: compaction needs free pages.
+        if progress and should_compact_retry(m, ac, order, alloc_flags,
+                                             m.last_compact_result, retry):
+            continue
+        return -1  # the kernel would now consider the OOM killer (not modelled)
+
+
+#: ``enum compact_priority`` (mainline values) as the compaction hook names them.
+DEF_COMPACT_PRIORITY = 1
+INIT_COMPACT_PRIORITY = 2
+MIN_COMPACT_PRIORITY = 0
+MIN_COMPACT_COSTLY_PRIORITY = 1
+_PRIO_NAMES = ("sync_full", "sync_light", "async")
+
+
+@dataclass
+class CompactRetry:
+    """The slow path's compaction retry state: ``compact_priority``, ``compaction_retries``."""
+
+    priority: int
+    retries: int = 0
+    #: Stop-gap retries taken (the model's bound on v4.8's open-ended retrying).
+    stopgap_retries: int = 0
+
+
+def should_compact_retry(m: Machine, ac: AllocContext, order: int, alloc_flags: int,
+                         compact_result: str, retry: CompactRetry) -> bool:
+    """Retry reclaim and compaction for a non-costly order? (``should_compact_retry``).
+
+    Mainline (v4.9+, ``profile.compact_retry_feedback``): never for order 0; after SKIPPED
+    (no free pages for the copies) only if reclaim could make room
+    (``compaction_zonelist_suitable``); after SUCCESS (a block was made but taken) up to
+    ``MAX_COMPACT_RETRIES`` times (a quarter for costly orders); otherwise raise the priority
+    one step, down to SYNC_FULL (SYNC_LIGHT for costly orders), resetting the retries.
+
+    v4.8 and 4.7-stable carried a stop-gap instead: orders 1..3 retry as long as some zone of
+    the zonelist keeps its order-0 min watermark, whatever compaction said. Named
+    simplification: the kernel retries that way for as long as reclaim makes progress; the
+    model stops after ``MAX_COMPACT_RETRIES`` such retries in one allocation, where a real
+    kernel would go on thrashing (and then meet the OOM killer, which is not modelled).
+    """
+    if not order:
+        return False
+    if not m.profile.compact_retry_feedback:
+        if order > PAGE_ALLOC_COSTLY_ORDER or retry.stopgap_retries >= MAX_COMPACT_RETRIES:
+            return False
+        retry.stopgap_retries += 1
+        return any(zone_watermark_ok(zone, 0, zone.min_wmark_pages(), ac.highest_zoneidx,
+                                     alloc_flags) for zone in ac.zonelist)
+    if compact_result == "skipped":
+        # compaction.c imports this module, so the import waits until it is needed.
+        from pagelab.mm.compaction import compaction_zonelist_suitable
+
+        return compaction_zonelist_suitable(m, ac, order, alloc_flags)
+    if compact_result == "success":
+        max_retries = MAX_COMPACT_RETRIES
+        if order > PAGE_ALLOC_COSTLY_ORDER:
+            max_retries //= 4
+        retry.retries += 1
+        if retry.retries <= max_retries:
+            return True
+    min_priority = (MIN_COMPACT_COSTLY_PRIORITY if order > PAGE_ALLOC_COSTLY_ORDER
+                    else MIN_COMPACT_PRIORITY)
+    if retry.priority > min_priority:
+        retry.priority -= 1
+        retry.retries = 0
+        return True
+    return False
 
 
 def zone_reclaimable_pages(m: Machine, zone: Zone) -> int:
