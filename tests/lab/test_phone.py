@@ -9,7 +9,13 @@ import pandas as pd
 import pytest
 
 from pagelab.errors import InvalidArgument
-from pagelab.lab.phone import compare, request_table, run_experiment, write_results
+from pagelab.lab.phone import (
+    compare,
+    request_table,
+    run_experiment,
+    success_by_window,
+    write_results,
+)
 from pagelab.workloads.phone import PhoneConfig
 
 CONFIG = PhoneConfig(memory="640M", duration=2.0, cached_apps=2, seed=2)
@@ -42,6 +48,7 @@ def test_the_results_folder_has_everything(results: list, tmp_path: Path) -> Non
         for suffix in ("buddyinfo", "pagetypeinfo", "vmstat", "mm_stat", "trace"):
             assert f"{kernel}.{suffix}" in names
     for name in ("timeseries.csv", "timeseries.parquet", "requests.parquet", "summary.csv",
+                 "success_by_window.csv",
                  "comparison.tsv", "provenance.json", "success_over_time.png",
                  "free_blocks.png", "pageblock_map.png"):
         assert name in names
@@ -71,3 +78,21 @@ def test_kernels_can_be_profiles() -> None:
     pre, post = run_experiment(replace(CONFIG, duration=1.0), (off, "mainline"), jobs=1)
     assert (pre.profile, post.profile) == ("mainline-no-framework", "mainline")
     assert pre.migrated.get("Gpu", 0) == 0
+
+
+def test_success_by_window_adds_up_to_the_whole_run(results: list) -> None:
+    for r in results:
+        windows = pd.DataFrame(success_by_window(r))
+        assert sorted(set(windows["window"])) == [0, 1, 2, 3]
+        whole = {row["order"]: row for row in request_table(r)}
+        for order, group in windows.groupby("order"):
+            assert group["requests"].sum() == whole[order]["requests"]
+            assert group["succeeded"].sum() == whole[order]["succeeded"]
+        assert windows["end_s"].max() >= r.requests["time_s"].max()
+        # A request belongs to the window its time falls in.
+        times = r.requests["time_s"]
+        first = windows[(windows["window"] == 0)]
+        assert first["requests"].sum() == int((times < first["end_s"].iloc[0]).sum())
+    rows = dict(compare(results))
+    cells = rows["order-3 success by quarter of the run"]
+    assert len(cells) == 2 and all(cell.count(" / ") == 3 for cell in cells)

@@ -28,7 +28,10 @@ from pagelab.profile import KernelProfile
 from pagelab.workloads.phone import KINDS, PhoneConfig
 
 __all__ = ["COMPARED_COUNTERS", "RunResult", "check_experiment", "compare", "run_experiment",
-           "run_one", "write_results"]
+           "run_one", "success_by_window", "write_results"]
+
+#: The comparison splits each run into this many equal windows to show success over time.
+NR_WINDOWS = 4
 
 #: /proc/vmstat counters shown side by side.
 COMPARED_COUNTERS = ("compact_stall", "compact_success", "compact_fail", "pgmigrate_success",
@@ -222,6 +225,41 @@ def request_table(result: RunResult) -> list[dict[str, Any]]:
     return rows
 
 
+def success_by_window(result: RunResult, nr_windows: int = NR_WINDOWS) -> list[dict[str, Any]]:
+    """Per order and per equal window of the run's virtual time: requests and success rate.
+
+    The seed's effect is a trend ("in the long run"): a whole-run rate mixes the first
+    minutes after boot, when every kernel still has whole free pageblocks, with the state the
+    phone settles in.
+    """
+    req = result.requests
+    edges = np.linspace(0.0, max(result.virtual_s, float(req["time_s"].max(initial=0.0))),
+                        nr_windows + 1)
+    window = np.clip(np.searchsorted(edges, req["time_s"], side="right") - 1, 0, nr_windows - 1)
+    rows = []
+    for order in sorted(set(KINDS.values())):
+        of_order = req["order"] == order
+        for w in range(nr_windows):
+            mask = of_order & (window == w)
+            n = int(mask.sum())
+            ok = int(req["ok"][mask].sum())
+            rows.append({"order": order, "window": w, "start_s": float(edges[w]),
+                         "end_s": float(edges[w + 1]), "requests": n, "succeeded": ok,
+                         "success_rate": ok / n if n else float("nan")})
+    return rows
+
+
+def _rate(succeeded: int, requests: int) -> str:
+    if not requests:
+        return "–"
+    return "100%" if succeeded == requests else f"{succeeded / requests:.1%}"
+
+
+def _window_cells(rows: list[dict[str, Any]], order: int) -> str:
+    return " / ".join(_rate(row["succeeded"], row["requests"])
+                      for row in rows if row["order"] == order)
+
+
 def compare(results: list[RunResult]) -> list[tuple[str, list[str]]]:
     """Return the comparison as (metric, value per run) rows, in display order."""
     rows: list[tuple[str, list[str]]] = []
@@ -229,10 +267,16 @@ def compare(results: list[RunResult]) -> list[tuple[str, list[str]]]:
     for i, row in enumerate(tables[0]):
         order = row["order"]
         rows.append((f"order-{order} success ({row['kinds']})",
-                     [f"{t[i]['success_rate']:.1%} of {t[i]['requests']}" for t in tables]))
+                     [f"{_rate(t[i]['succeeded'], t[i]['requests'])} of {t[i]['requests']}"
+                      for t in tables]))
         rows.append((f"order-{order} latency p50 / p99",
                      [f"{t[i]['latency_p50_us']:.1f} / {t[i]['latency_p99_us']:.1f} µs"
                       for t in tables]))
+    windows = [success_by_window(r) for r in results]
+    for row in tables[0]:
+        order = row["order"]
+        rows.append((f"order-{order} success by quarter of the run",
+                     [_window_cells(w, order) for w in windows]))
     rows.extend((name, [f"{r.counters.get(name, 0):,}" for r in results])
                 for name in ("compact_stall", "compact_success", "compact_fail",
                              "pgmigrate_success", "pswpout", "pswpin"))
@@ -297,6 +341,10 @@ def write_results(folder: Path, results: list[RunResult]) -> list[Path]:
                             for row in request_table(r)])
     summary.to_csv(folder / "summary.csv", index=False)
     written.append(folder / "summary.csv")
+    by_window = pd.DataFrame([dict(kernel=r.profile, **row) for r in results
+                              for row in success_by_window(r)])
+    by_window.to_csv(folder / "success_by_window.csv", index=False)
+    written.append(folder / "success_by_window.csv")
     table = compare(results)
     lines = ["metric\t" + "\t".join(r.profile for r in results)]
     lines += [name + "\t" + "\t".join(values) for name, values in table]
