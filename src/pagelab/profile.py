@@ -47,7 +47,8 @@ class KernelProfile:
             migratetype", v4.12). False follows v4.8: every ASYNC compactor scans only
             MOVABLE/CMA blocks (``migrate_async_suitable``), and only costly orders compact
             before reclaim, a ``__GFP_NORETRY`` one giving up only when compaction was
-            DEFERRED.
+            DEFERRED (mainline also gives up on SKIPPED, a later change whose version was not
+            read; the model ties it to this field).
         compact_finish_pageblock: ``__compact_finished`` finishes the current pageblock
             before reporting success, and a failed migration rescans the rest of its block
             ("mm, compaction: finish whole pageblock to reduce fragmentation", v4.12, made
