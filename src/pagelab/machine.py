@@ -41,6 +41,7 @@ from pagelab.mm.mmzone import (
     zone_names,
 )
 from pagelab.mm.page_alloc import AllocContext
+from pagelab.mm.shrinker import Shrinker
 from pagelab.mm.swapfile import SwapInfo
 from pagelab.profile import KernelProfile, resolve_profile
 from pagelab.sched.clock import DEFAULT_COST_MODEL, CostModel, VirtualClock
@@ -146,6 +147,8 @@ class Machine:
         self.swap: SwapInfo | None = None
         #: vm.swappiness.
         self.swappiness = 60
+        #: Registered shrinkers (``shrinker_list``, :mod:`pagelab.mm.shrinker`).
+        self.shrinkers: list[Shrinker] = []
         #: Preemption hook: called at every lock and reference operation with (what, pfn).
         #: None in an ordinary run; the schedule explorer installs its scheduler here.
         self.preempt: Callable[[str, int], None] | None = None

@@ -26,8 +26,9 @@ Named simplifications:
   workload's event loop runs :func:`kswapd_run` (one iteration of ``kswapd()``) between its
   events, on the same virtual clock. kswapd's 100 ms nap before sleeping is a deadline: a
   wake-up before it counts ``kswapd_low_wmark_hit_quickly``.
-* no memory cgroups (one lruvec per node), no slab shrinkers, no dirty or writeback page-cache
-  pages (files are read-only: clean pages drop at once), no throttling
+* no memory cgroups (one lruvec per node); shrinkers without memcg or NUMA awareness
+  (:mod:`pagelab.mm.shrinker`; no slab caches, as the model has no slab allocator); no dirty
+  or writeback page-cache pages (files are read-only: clean pages drop at once), no throttling
   (``too_many_isolated``, ``reclaim_throttle``), no refault (workingset) tracking, so
   ``sc->may_deactivate`` follows ``inactive_is_low`` alone and ``get_scan_count`` splits
   anon/file by swappiness without the ``anon_cost``/``file_cost`` feedback.
@@ -61,6 +62,7 @@ from pagelab.mm.rmap import (
     make_swap_entry,
     try_to_unmap,
 )
+from pagelab.mm.shrinker import shrink_slab
 from pagelab.mm.swap import (
     LRU_ACTIVE_ANON,
     LRU_ACTIVE_FILE,
@@ -666,12 +668,15 @@ def workingset_refault(m: Machine, pfn: int, file: bool) -> None:
 def shrink_node(m: Machine, pgdat: PglistData, sc: ScanControl) -> None:
     """Reclaim from one node (``shrink_node``), again while compaction still needs room.
 
-    Any progress resets ``kswapd_failures`` (direct reclaim's too).
+    The LRU lists first, then the registered shrinkers (``shrink_node_memcgs`` for the root
+    memcg: ``shrink_lruvec``, then ``shrink_slab`` at the same priority). Any progress resets
+    ``kswapd_failures`` (direct reclaim's too).
     """
     while True:
         nr_reclaimed = sc.nr_reclaimed
         prepare_scan_control(m, pgdat, sc)
         shrink_lruvec(m, pgdat.node_id, sc)
+        shrink_slab(m, sc.gfp_mask, pgdat.node_id, sc.priority)
         reclaimed = sc.nr_reclaimed - nr_reclaimed
         if reclaimed:
             pgdat.kswapd_failures = 0

@@ -84,6 +84,13 @@ from pagelab.mm import swap
 from pagelab.mm import vmstat as vs
 from pagelab.mm.filemap import get_page, lock_page, trylock_page, unlock_page
 from pagelab.mm.rmap import AddressSpace
+from pagelab.mm.shrinker import (
+    SHRINK_STOP,
+    ShrinkControl,
+    Shrinker,
+    register_shrinker,
+    unregister_shrinker,
+)
 
 if TYPE_CHECKING:
     from pagelab.machine import Machine
@@ -576,6 +583,10 @@ class ZsPool:
             m.state_checkers.append(lambda: _check_nr_zspages(m))
         pools.append(self)
         m.state_checkers.append(self.check)
+        # zs_register_shrinker (v4.2+): reclaim compacts the pool (seeks DEFAULT_SEEKS, batch 0).
+        self.shrinker = Shrinker(f"mm-zspool:{name}", count_objects=self.zs_shrinker_count,
+                                 scan_objects=self.zs_shrinker_scan)
+        register_shrinker(m, self.shrinker)
 
     def __repr__(self) -> str:
         return (f"ZsPool({self.name!r}, pages_allocated={self.pages_allocated}, "
@@ -1692,9 +1703,22 @@ class ZsPool:
         finally:
             self._inflight -= 1
 
-    def zs_shrinker_count(self) -> int:
+    def zs_shrinker_count(self, sc: ShrinkControl | None = None) -> int:
         """Return the pages compaction could free (``zs_shrinker_count``)."""
         return sum(self.zs_can_compact(k) for i, k in enumerate(self.size_class) if k.index == i)
+
+    def zs_shrinker_scan(self, sc: ShrinkControl) -> int:
+        """Compact the pool for reclaim (``zs_shrinker_scan``): pages freed, or SHRINK_STOP.
+
+        v4.8 measures the call's work as the growth of ``pages_compacted``; mainline's
+        ``zs_compact`` returns it.
+        """
+        if self._legacy:
+            before = self.pages_compacted
+            pages_freed = self.zs_compact() - before
+        else:
+            pages_freed = self.zs_compact()
+        return pages_freed if pages_freed else SHRINK_STOP
 
     # --- migration callbacks (zsmalloc_aops / zsmalloc_mops) ----------------------------------
 
@@ -1939,6 +1963,7 @@ class ZsPool:
                                   f"objects in {len(self.zspages)} zspages; zs_free them first")
         self.destroyed = True
         m = self.m
+        unregister_shrinker(m, self.shrinker)
         if self.check in m.state_checkers:
             m.state_checkers.remove(self.check)
         pools = _POOLS.get(m, [])
