@@ -4,9 +4,11 @@ Models ``mm/shrinker.c`` (split out of ``mm/vmscan.c`` in v6.7) for machines wit
 cgroups: ``register_shrinker``/``unregister_shrinker`` (today ``shrinker_alloc`` +
 ``shrinker_register``/``shrinker_free``), ``shrink_slab`` over the global list and
 ``do_shrink_slab``, whose scan target follows reclaim's priority (Josef Bacik, "mm: use
-sc->priority for slab shrink targets", v4.16): ``delta = (freeable >> priority) * 4 /
-seeks``, plus the work deferred by earlier calls (``nr_deferred``), capped at twice what the
-cache could free. ``SLABS_SCANNED`` counts the objects handed to ``scan_objects``.
+sc->priority for slab shrink targets", 9092c71bb724, v4.16): ``delta = (freeable >> priority)
+* 4 / seeks``, plus the work deferred by earlier calls shifted by the same priority, the
+deferral capped at twice what the cache could free (Yang Shi, "mm: vmscan: shrink deferred
+objects proportional to priority", read as posted; merged around v5.13 [I]).
+``SLABS_SCANNED`` counts the objects handed to ``scan_objects``.
 
 A shrinker here is a pair of callables, ``count_objects(sc)`` and ``scan_objects(sc)``, as in
 ``struct shrinker``; zsmalloc's pool registers one (``zs_shrinker_count`` and
