@@ -554,6 +554,8 @@ class ZsPool:
                 continue
             prev = SizeClass(i, size, ppz, opz, self._nr_groups, nr_stats)
             self.size_class[i] = prev
+        #: Each class once (merged slots share one), in ``size_class`` order.
+        self._distinct_classes = [k for i, k in enumerate(self.size_class) if k.index == i]
         #: The pool's mapping (v4.8 ``pool->inode->i_mapping`` with ``zsmalloc_aops``).
         self.mapping = AddressSpace(m, f"zsmalloc:{name}", a_ops=self)
         self.pages_allocated = 0
@@ -1704,8 +1706,19 @@ class ZsPool:
             self._inflight -= 1
 
     def zs_shrinker_count(self, sc: ShrinkControl | None = None) -> int:
-        """Return the pages compaction could free (``zs_shrinker_count``)."""
-        return sum(self.zs_can_compact(k) for i, k in enumerate(self.size_class) if k.index == i)
+        """Return the pages compaction could free (``zs_shrinker_count``).
+
+        The sum of :meth:`zs_can_compact` over the pool's distinct classes, inlined: reclaim
+        asks on every ``shrink_node``.
+        """
+        allocated, inuse = self._stat_allocated, self._stat_inuse
+        pages = 0
+        for klass in self._distinct_classes:
+            stats = klass.stats
+            spare = stats[allocated] - stats[inuse]
+            if spare > 0:
+                pages += spare // klass.objs_per_zspage * klass.pages_per_zspage
+        return pages
 
     def zs_shrinker_scan(self, sc: ShrinkControl) -> int:
         """Compact the pool for reclaim (``zs_shrinker_scan``): pages freed, or SHRINK_STOP.
