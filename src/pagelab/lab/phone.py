@@ -142,8 +142,12 @@ def check_experiment(config: PhoneConfig, kernels: tuple[str | KernelProfile, ..
     _driver_factory(config.driver)
 
 
+def _kernel_name(kernel: str | KernelProfile) -> str:
+    return kernel if isinstance(kernel, str) else kernel.name
+
+
 def _run_in_child(profile: str | KernelProfile, config: PhoneConfig, queue: Any) -> RunResult:
-    name = profile if isinstance(profile, str) else profile.name
+    name = _kernel_name(profile)
 
     def progress(done: float, total: float) -> None:
         queue.put((name, done, total))
@@ -165,8 +169,7 @@ def run_experiment(config: PhoneConfig,
     """
     check_experiment(config, kernels)
     if jobs <= 1:
-        return [run_one(k, config, _bound(progress, k if isinstance(k, str) else k.name))
-                for k in kernels]
+        return [run_one(k, config, _bound(progress, _kernel_name(k))) for k in kernels]
     ctx = multiprocessing.get_context("spawn")
     with ctx.Manager() as manager:
         queue = manager.Queue()

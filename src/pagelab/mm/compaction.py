@@ -116,7 +116,9 @@ from pagelab.mm.internal import (
     ALLOC_CMA,
     ALLOC_WMARK_MASK,
     ALLOC_WMARK_MIN,
+    COMPACT_PRIORITY_NAMES,
     SWAP_CLUSTER_MAX,
+    CompactPriority,
 )
 from pagelab.mm.migrate import (
     ISOLATE_ASYNC_MIGRATE,
@@ -140,6 +142,7 @@ from pagelab.mm.mmzone import (
     pageblock_order,
 )
 from pagelab.mm.rmap import AddressSpace
+from pagelab.mm.vmscan import zone_reclaimable_pages
 
 if TYPE_CHECKING:
     from pagelab.machine import Machine
@@ -262,28 +265,8 @@ _CONTENDED = CompactResult.COMPACT_CONTENDED
 _SUCCESS = CompactResult.COMPACT_SUCCESS
 
 
-class CompactPriority(IntEnum):
-    """``enum compact_priority`` (mainline): lower is more thorough.
-
-    Aliases: ``MIN_COMPACT_PRIORITY`` = SYNC_FULL; ``MIN_COMPACT_COSTLY_PRIORITY`` and
-    ``DEF_COMPACT_PRIORITY`` = SYNC_LIGHT; ``INIT_COMPACT_PRIORITY`` = ASYNC. Tracepoints print
-    the number (``priority=%d``).
-    """
-
-    COMPACT_PRIO_SYNC_FULL = 0
-    MIN_COMPACT_PRIORITY = 0
-    COMPACT_PRIO_SYNC_LIGHT = 1
-    MIN_COMPACT_COSTLY_PRIORITY = 1
-    DEF_COMPACT_PRIORITY = 1
-    COMPACT_PRIO_ASYNC = 2
-    INIT_COMPACT_PRIORITY = 2
-
-
-_PRIO_NAMES = {
-    "sync_full": CompactPriority.COMPACT_PRIO_SYNC_FULL,
-    "sync_light": CompactPriority.COMPACT_PRIO_SYNC_LIGHT,
-    "async": CompactPriority.COMPACT_PRIO_ASYNC,
-}
+#: The compaction hook's priority names (``"async"`` ...), as priorities.
+_PRIO_NAMES = {name: CompactPriority(prio) for prio, name in enumerate(COMPACT_PRIORITY_NAMES)}
 
 
 def compaction_made_progress(result: int) -> bool:
@@ -1926,7 +1909,7 @@ def compaction_zonelist_suitable(m: Machine, ac: AllocContext, order: int,
     reclaimable pages (a share of them: ``reclaimable / order``)?
     """
     for zone in ac.zonelist:
-        available = pa.zone_reclaimable_pages(m, zone) // order
+        available = zone_reclaimable_pages(m, zone) // order
         available += zone.vm_stat[vs.NR_FREE_PAGES]
         if __compaction_suitable(zone, order, zone.min_wmark_pages(), ac.highest_zoneidx,
                                  available):

@@ -1,6 +1,9 @@
-"""Allocator-internal flags and constants (models ``mm/internal.h``, v6.16)."""
+"""Allocator-internal flags and constants (models ``mm/internal.h``, v6.16), and the
+compaction priorities the allocator and compaction share (``include/linux/compaction.h``)."""
 
 from __future__ import annotations
+
+from enum import IntEnum
 
 from pagelab.mm.mmzone import WMARK_HIGH, WMARK_LOW, WMARK_MIN
 
@@ -50,3 +53,24 @@ MAX_RECLAIM_RETRIES = 16
 #: Direct compaction rounds that made progress before the allocator stops retrying for it
 #: (``MAX_COMPACT_RETRIES``, include/linux/compaction.h).
 MAX_COMPACT_RETRIES = 16
+
+
+class CompactPriority(IntEnum):
+    """``enum compact_priority`` (mainline): lower is more thorough.
+
+    Aliases: ``MIN_COMPACT_PRIORITY`` = SYNC_FULL; ``MIN_COMPACT_COSTLY_PRIORITY`` and
+    ``DEF_COMPACT_PRIORITY`` = SYNC_LIGHT; ``INIT_COMPACT_PRIORITY`` = ASYNC. Tracepoints print
+    the number (``priority=%d``).
+    """
+
+    COMPACT_PRIO_SYNC_FULL = 0
+    MIN_COMPACT_PRIORITY = 0
+    COMPACT_PRIO_SYNC_LIGHT = 1
+    MIN_COMPACT_COSTLY_PRIORITY = 1
+    DEF_COMPACT_PRIORITY = 1
+    COMPACT_PRIO_ASYNC = 2
+    INIT_COMPACT_PRIORITY = 2
+
+
+#: The names the allocator's compaction hook (``Machine.direct_compact``) takes, by priority.
+COMPACT_PRIORITY_NAMES = ("sync_full", "sync_light", "async")

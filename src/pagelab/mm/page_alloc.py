@@ -47,6 +47,7 @@ from pagelab.mm.internal import (
     ALLOC_WMARK_LOW,
     ALLOC_WMARK_MASK,
     ALLOC_WMARK_MIN,
+    COMPACT_PRIORITY_NAMES,
     FPI_NONE,
     FPI_TO_TAIL,
     MAX_COMPACT_RETRIES,
@@ -57,6 +58,7 @@ from pagelab.mm.internal import (
     RMQUEUE_NORMAL,
     RMQUEUE_STEAL,
     SWAP_CLUSTER_MAX,
+    CompactPriority,
     fallbacks,
 )
 from pagelab.mm.mmzone import (
@@ -1311,7 +1313,7 @@ def __alloc_pages_slowpath(m: Machine, gfp: int, order: int, ac: AllocContext) -
     # Non-movable orders 1..3 compact first only since v4.12 (compact_same_migratetype).
     compact_first = costly_order or (order > 0 and ac.migratetype != MIGRATE_MOVABLE
                                      and m.profile.compact_same_migratetype)
-    compact_priority = DEF_COMPACT_PRIORITY
+    compact_priority = CompactPriority.DEF_COMPACT_PRIORITY
     if can_direct_reclaim and compact_first and not pfmemalloc:
         pfn = m.direct_compact(gfp, order, alloc_flags, ac, "async")
         if pfn >= 0:
@@ -1321,7 +1323,7 @@ def __alloc_pages_slowpath(m: Machine, gfp: int, order: int, ac: AllocContext) -
                        else ("deferred",))  # v4.8 gave up only on a deferred zone
             if m.last_compact_result in give_up:
                 return -1  # compaction cannot help and reclaim would not do much either
-            compact_priority = INIT_COMPACT_PRIORITY  # sync could be very expensive
+            compact_priority = CompactPriority.INIT_COMPACT_PRIORITY  # sync: too costly
     # retry: the kernel tries the freelists once more before giving up or reclaiming.
     if pfmemalloc:
         alloc_flags = (ALLOC_NO_WATERMARKS | (alloc_flags & (ALLOC_KSWAPD | ALLOC_CMA)))
@@ -1338,7 +1340,8 @@ def __alloc_pages_slowpath(m: Machine, gfp: int, order: int, ac: AllocContext) -
         pfn, progress = __alloc_pages_direct_reclaim(m, gfp, order, alloc_flags, ac)
         if pfn >= 0:
             return pfn
-        pfn = m.direct_compact(gfp, order, alloc_flags, ac, _PRIO_NAMES[retry.priority])
+        pfn = m.direct_compact(gfp, order, alloc_flags, ac,
+                               COMPACT_PRIORITY_NAMES[retry.priority])
         if pfn >= 0 or gfp & G.__GFP_NORETRY:
             return pfn
         if costly_order and not gfp & G.__GFP_RETRY_MAYFAIL:
@@ -1354,14 +1357,6 @@ def __alloc_pages_slowpath(m: Machine, gfp: int, order: int, ac: AllocContext) -
                                              m.last_compact_result, retry):
             continue
         return -1  # the kernel would now consider the OOM killer (not modelled)
-
-
-#: ``enum compact_priority`` (mainline values) as the compaction hook names them.
-DEF_COMPACT_PRIORITY = 1
-INIT_COMPACT_PRIORITY = 2
-MIN_COMPACT_PRIORITY = 0
-MIN_COMPACT_COSTLY_PRIORITY = 1
-_PRIO_NAMES = ("sync_full", "sync_light", "async")
 
 
 @dataclass
@@ -1410,23 +1405,13 @@ def should_compact_retry(m: Machine, ac: AllocContext, order: int, alloc_flags: 
         retry.retries += 1
         if retry.retries <= max_retries:
             return True
-    min_priority = (MIN_COMPACT_COSTLY_PRIORITY if order > PAGE_ALLOC_COSTLY_ORDER
-                    else MIN_COMPACT_PRIORITY)
+    min_priority = (CompactPriority.MIN_COMPACT_COSTLY_PRIORITY
+                    if order > PAGE_ALLOC_COSTLY_ORDER else CompactPriority.MIN_COMPACT_PRIORITY)
     if retry.priority > min_priority:
         retry.priority -= 1
         retry.retries = 0
         return True
     return False
-
-
-def zone_reclaimable_pages(m: Machine, zone: Zone) -> int:
-    """Pages reclaim could free in ``zone`` (``zone_reclaimable_pages``, v6.x): the file LRU,
-    and the anon LRU if swap has room."""
-    stat = zone.vm_stat
-    nr = stat[vs.NR_ZONE_INACTIVE_FILE] + stat[vs.NR_ZONE_ACTIVE_FILE]
-    if m.swap is not None and m.swap.nr_swap_pages > 0:
-        nr += stat[vs.NR_ZONE_INACTIVE_ANON] + stat[vs.NR_ZONE_ACTIVE_ANON]
-    return nr
 
 
 def should_reclaim_retry(m: Machine, order: int, ac: AllocContext, alloc_flags: int,
@@ -1436,6 +1421,9 @@ def should_reclaim_retry(m: Machine, order: int, ac: AllocContext, alloc_flags: 
     Gives up after ``MAX_RECLAIM_RETRIES`` rounds without progress; otherwise retries
     if some zone would pass its min watermark with all its reclaimable pages freed.
     """
+    # vmscan.py imports this module, so the import waits until it is needed.
+    from pagelab.mm.vmscan import zone_reclaimable_pages
+
     if no_progress_loops > MAX_RECLAIM_RETRIES:
         return False
     for zone in ac.zonelist:

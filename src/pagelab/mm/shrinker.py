@@ -21,7 +21,7 @@ keeps it for a shrinker without ``SHRINKER_NUMA_AWARE``), and the ``mm_shrink_sl
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pagelab.mm import vmstat as vs
@@ -64,7 +64,7 @@ class Shrinker:
     batch: int = 0
     nr_deferred: int = 0
     #: Objects freed through this shrinker (the model's tally, shown in tests).
-    freed: int = field(default=0)
+    freed: int = 0
 
 
 def register_shrinker(m: Machine, shrinker: Shrinker) -> None:

@@ -29,9 +29,10 @@ Named simplifications:
 * no memory cgroups (one lruvec per node); shrinkers without memcg or NUMA awareness
   (:mod:`pagelab.mm.shrinker`; no slab caches, as the model has no slab allocator); no dirty
   or writeback page-cache pages (files are read-only: clean pages drop at once), no throttling
-  (``too_many_isolated``, ``reclaim_throttle``), no refault (workingset) tracking, so
-  ``sc->may_deactivate`` follows ``inactive_is_low`` alone and ``get_scan_count`` splits
-  anon/file by swappiness without the ``anon_cost``/``file_cost`` feedback.
+  (``too_many_isolated``, ``reclaim_throttle``), no shadow entries (every refault of an
+  evicted page counts as a workingset activation, which ``sc->may_deactivate`` compares with
+  the last snapshot), and ``get_scan_count`` splits anon/file by swappiness without the
+  ``anon_cost``/``file_cost`` feedback.
 * no swap cache (zram is ``SWP_SYNCHRONOUS_IO``: the folio is freed in the pass that wrote it);
   when the device refuses a write (zram's ``mem_limit``) the folio is mapped back and kept on
   the inactive list, where the kernel keeps it dirty in the swap cache.
@@ -210,6 +211,16 @@ def inactive_is_low(m: Machine, nid: int, inactive_lru: int) -> bool:
 def can_reclaim_anon_pages(m: Machine) -> bool:
     """Is there swap space to reclaim anonymous pages into? (``can_reclaim_anon_pages``)."""
     return m.swap is not None and m.swap.nr_swap_pages > 0
+
+
+def zone_reclaimable_pages(m: Machine, zone: Zone) -> int:
+    """Pages reclaim could free in ``zone`` (``zone_reclaimable_pages``, v6.x): the file LRU,
+    and the anon LRU if there is swap to put it in."""
+    stat = zone.vm_stat
+    nr = stat[vs.NR_ZONE_INACTIVE_FILE] + stat[vs.NR_ZONE_ACTIVE_FILE]
+    if can_reclaim_anon_pages(m):
+        nr += stat[vs.NR_ZONE_INACTIVE_ANON] + stat[vs.NR_ZONE_ACTIVE_ANON]
+    return nr
 
 
 # ------------------------------------------------------------------------------- references
