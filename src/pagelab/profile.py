@@ -69,6 +69,12 @@ class KernelProfile:
             for OOM decisions", v4.9). False follows v4.8 and 4.7-stable, which carried Michal
             Hocko's stop-gap "mm, oom: prevent premature OOM killer invocation for high order
             request": orders 1..3 retry while some zone keeps its order-0 min watermark.
+        shrink_slab_priority_target: a shrinker's scan target follows reclaim's priority,
+            ``(freeable >> priority) * 4 / seeks`` (Josef Bacik, "mm: use sc->priority for
+            slab shrink targets", 9092c71bb724, v4.16). False follows v4.8: the target is
+            the share of the node's LRU pages that this ``shrink_node`` scanned,
+            ``4 * nr_scanned / seeks * freeable / (lru_pages + 1)``, and what is left over
+            is deferred whole.
         nr_cpus: CPUs (per-CPU pagesets and, later, explorer CPUs).
     """
 
@@ -88,6 +94,7 @@ class KernelProfile:
     fragindex_costly_only: bool = True
     compaction_fast_search: bool = True
     compact_retry_feedback: bool = True
+    shrink_slab_priority_target: bool = True
     nr_cpus: int = 2
 
     def __post_init__(self) -> None:
@@ -102,12 +109,14 @@ PROFILES: dict[str, KernelProfile] = {
         alloc_nofragment=False, watermark_boost=False, rmqueue_claim_steal=False,
         migrate_batch=False, compact_same_migratetype=False, compact_finish_pageblock=False,
         fragindex_costly_only=False, compaction_fast_search=False, compact_retry_feedback=False,
+        shrink_slab_priority_target=False,
     ),
     "pre-4.8": KernelProfile(
         name="pre-4.8", kernel_version="4.7", non_lru_movable=False, pcp_high_order=False,
         alloc_nofragment=False, watermark_boost=False, rmqueue_claim_steal=False,
         migrate_batch=False, compact_same_migratetype=False, compact_finish_pageblock=False,
         fragindex_costly_only=False, compaction_fast_search=False, compact_retry_feedback=False,
+        shrink_slab_priority_target=False,
     ),
 }
 

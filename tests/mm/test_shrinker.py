@@ -126,3 +126,39 @@ def test_reclaim_compacts_zrams_pool_through_its_shrinker() -> None:
     task.access(np.arange(task.next_vpn)[task.pte[: task.next_vpn] != 0])
     assert task.verify() == []
     m.check_state()
+
+
+def test_v48_target_is_the_share_of_the_lru_scanned() -> None:
+    m = Machine.build(memory="64M", profile="v4.8")
+    cache = Cache(1 << 20)
+    s = shrinker_for(cache)
+    # 1,000 of 100,000 LRU pages scanned: delta = 4 * 1000 / 2 * 2^20 / 100,001 = 20,971,
+    # priority plays no part; 163 batches go, and the 107 left over are deferred whole.
+    freed = do_shrink_slab(m, ShrinkControl(G.GFP_KERNEL, 0), s, 12, nr_scanned=1000,
+                           nr_eligible=100_000)
+    assert freed == 163 * SHRINK_BATCH and s.nr_deferred == 20_971 - freed
+    assert do_shrink_slab(m, ShrinkControl(G.GFP_KERNEL, 0), s, 0, nr_scanned=0,
+                          nr_eligible=100_000) == 0  # 107 deferred: less than a batch
+    assert s.nr_deferred == 107
+
+
+def test_v48_small_delta_cannot_wind_up_more_than_half_the_cache() -> None:
+    m = Machine.build(memory="64M", profile="v4.8")
+    cache = Cache(1000)
+    s = shrinker_for(cache)
+    s.nr_deferred = 1_000_000  # work deferred by many GFP_NOFS calls
+    do_shrink_slab(m, ShrinkControl(G.GFP_KERNEL, 0), s, 12, nr_scanned=32,
+                   nr_eligible=1_000_000)
+    assert cache.scans == [128, 128, 128]  # min(nr + delta, 1000 / 2) = 500 objects
+    assert s.nr_deferred == 500 - 384
+
+
+def test_v48_shrink_slab_counts_an_empty_round_as_a_cluster() -> None:
+    m = Machine.build(memory="64M", profile="v4.8")
+    cache = Cache(1000)
+    s = shrinker_for(cache)
+    register_shrinker(m, s)
+    shrink_slab(m, G.GFP_KERNEL, 0, 12, nr_scanned=0, nr_eligible=1000)
+    # SWAP_CLUSTER_MAX = 32 pages "scanned": delta = 4 * 32 / 2 * 1000 / 1001 = 63.
+    assert cache.scans == [] and s.nr_deferred == 63
+    unregister_shrinker(m, s)

@@ -7,8 +7,10 @@ cgroups: ``register_shrinker``/``unregister_shrinker`` (today ``shrinker_alloc``
 sc->priority for slab shrink targets", 9092c71bb724, v4.16): ``delta = (freeable >> priority)
 * 4 / seeks``, plus the work deferred by earlier calls shifted by the same priority, the
 deferral capped at twice what the cache could free (Yang Shi, "mm: vmscan: shrink deferred
-objects proportional to priority", read as posted; merged around v5.13 [I]).
-``SLABS_SCANNED`` counts the objects handed to ``scan_objects``.
+objects proportional to priority", read as posted; merged around v5.13 [I]). A profile
+without ``shrink_slab_priority_target`` follows v4.8 instead, where the target was the share
+of the node's LRU pages that the same ``shrink_node`` had just scanned. ``SLABS_SCANNED``
+counts the objects handed to ``scan_objects``.
 
 A shrinker here is a pair of callables, ``count_objects(sc)`` and ``scan_objects(sc)``, as in
 ``struct shrinker``; zsmalloc's pool registers one (``zs_shrinker_count`` and
@@ -25,6 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pagelab.mm import vmstat as vs
+from pagelab.mm.internal import SWAP_CLUSTER_MAX
 
 if TYPE_CHECKING:
     from pagelab.machine import Machine
@@ -78,21 +81,25 @@ def unregister_shrinker(m: Machine, shrinker: Shrinker) -> None:
         m.shrinkers.remove(shrinker)
 
 
-def do_shrink_slab(m: Machine, sc: ShrinkControl, shrinker: Shrinker, priority: int) -> int:
-    """Ask one shrinker for a share of its objects (``do_shrink_slab``, v4.16+).
+def do_shrink_slab(m: Machine, sc: ShrinkControl, shrinker: Shrinker, priority: int,
+                   nr_scanned: int = 0, nr_eligible: int = 0) -> int:
+    """Ask one shrinker for a share of its objects (``do_shrink_slab``).
 
-    Returns what it freed, or ``count_objects``' 0 / SHRINK_EMPTY untouched.
+    The share follows reclaim's ``priority`` (v4.16+) or, on a profile without
+    ``shrink_slab_priority_target`` (v4.8), the ratio of LRU pages scanned to LRU pages
+    eligible, ``nr_scanned / nr_eligible``. Returns what it freed, or ``count_objects``' 0 /
+    SHRINK_EMPTY untouched.
     """
     freeable = shrinker.count_objects(sc)
     if freeable == 0 or freeable == SHRINK_EMPTY:
         return freeable
     nr = shrinker.nr_deferred
     shrinker.nr_deferred = 0
-    if shrinker.seeks:
-        delta = (freeable >> priority) * 4 // shrinker.seeks
+    if m.profile.shrink_slab_priority_target:
+        delta, total_scan = _priority_target(shrinker, freeable, nr, priority)
     else:
-        delta = freeable // 2
-    total_scan = min((nr >> priority) + delta, 2 * freeable)
+        delta, total_scan = _proportional_target(shrinker, freeable, nr, nr_scanned,
+                                                 nr_eligible)
     batch_size = shrinker.batch or SHRINK_BATCH
     freed = scanned = 0
     while total_scan >= batch_size or total_scan >= freeable:
@@ -105,20 +112,56 @@ def do_shrink_slab(m: Machine, sc: ShrinkControl, shrinker: Shrinker, priority: 
         total_scan -= sc.nr_scanned
         scanned += sc.nr_scanned
     # Work not done now is deferred to the next call, within reason.
-    shrinker.nr_deferred += min(max(nr + delta - scanned, 0), 2 * freeable)
+    if m.profile.shrink_slab_priority_target:
+        shrinker.nr_deferred += min(max(nr + delta - scanned, 0), 2 * freeable)
+    else:
+        shrinker.nr_deferred += max(total_scan, 0)
     shrinker.freed += freed
     return freed
 
 
-def shrink_slab(m: Machine, gfp_mask: int, nid: int, priority: int) -> int:
+def _priority_target(shrinker: Shrinker, freeable: int, nr: int,
+                     priority: int) -> tuple[int, int]:
+    """v4.16+: ``(freeable >> priority) * 4 / seeks``, deferred work shifted by priority."""
+    if shrinker.seeks:
+        delta = (freeable >> priority) * 4 // shrinker.seeks
+    else:
+        delta = freeable // 2
+    return delta, min((nr >> priority) + delta, 2 * freeable)
+
+
+def _proportional_target(shrinker: Shrinker, freeable: int, nr: int, nr_scanned: int,
+                         nr_eligible: int) -> tuple[int, int]:
+    """v4.8: the share of the LRU scanned, ``4 * nr_scanned / seeks * freeable / eligible``.
+
+    A small delta may not wind up more than half the cache from deferred work (the
+    "excessive windup" guard), and never more than twice the cache. v4.8 deferred whatever
+    of the target was left unscanned; v4.10 (Shaohua Li, "set correct defer count for
+    shrinker" [I]) began deferring the target minus what was scanned.
+    """
+    delta = (4 * nr_scanned) // max(shrinker.seeks, 1) * freeable // (nr_eligible + 1)
+    total_scan = nr + delta
+    if delta < freeable // 4:
+        total_scan = min(total_scan, freeable // 2)
+    return delta, min(total_scan, 2 * freeable)
+
+
+def shrink_slab(m: Machine, gfp_mask: int, nid: int, priority: int, nr_scanned: int = 0,
+                nr_eligible: int = 0) -> int:
     """Run every registered shrinker once for reclaim at ``priority`` (``shrink_slab``).
 
-    Returns the objects freed (the caller does not count them as reclaimed pages: only slab
-    pages freed through ``reclaim_state`` are, and the model has no slab allocator).
+    ``nr_scanned`` and ``nr_eligible`` are the LRU pages this ``shrink_node`` scanned and the
+    node's LRU pages: v4.8's pressure ratio (a round that scanned nothing counts as
+    ``SWAP_CLUSTER_MAX``). Returns the objects freed (the caller does not count them as
+    reclaimed pages: only slab pages freed through ``reclaim_state`` are, and the model has
+    no slab allocator).
     """
+    if not nr_scanned:
+        nr_scanned = SWAP_CLUSTER_MAX
     freed = 0
     for shrinker in list(m.shrinkers):
         # A shrinker that is not NUMA-aware is always called for node 0.
-        ret = do_shrink_slab(m, ShrinkControl(gfp_mask, 0), shrinker, priority)
+        ret = do_shrink_slab(m, ShrinkControl(gfp_mask, 0), shrinker, priority, nr_scanned,
+                             nr_eligible)
         freed += 0 if ret == SHRINK_EMPTY else ret
     return freed

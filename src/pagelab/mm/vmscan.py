@@ -684,15 +684,21 @@ def shrink_node(m: Machine, pgdat: PglistData, sc: ScanControl) -> None:
     ``kswapd_failures`` (direct reclaim's too).
     """
     while True:
-        nr_reclaimed = sc.nr_reclaimed
+        nr_reclaimed, nr_scanned = sc.nr_reclaimed, sc.nr_scanned
         prepare_scan_control(m, pgdat, sc)
         shrink_lruvec(m, pgdat.node_id, sc)
-        shrink_slab(m, sc.gfp_mask, pgdat.node_id, sc.priority)
+        shrink_slab(m, sc.gfp_mask, pgdat.node_id, sc.priority, sc.nr_scanned - nr_scanned,
+                    _node_lru_pages(pgdat))
         reclaimed = sc.nr_reclaimed - nr_reclaimed
         if reclaimed:
             pgdat.kswapd_failures = 0
         if not should_continue_reclaim(m, pgdat, reclaimed, sc):
             return
+
+
+def _node_lru_pages(pgdat: PglistData) -> int:
+    """The node's evictable LRU pages: v4.8's ``lru_pages``, the shrinkers' denominator."""
+    return sum(pgdat.vm_stat[vs.NR_INACTIVE_ANON + lru] for lru in range(4))
 
 
 def in_reclaim_compaction(sc: ScanControl) -> bool:
