@@ -348,11 +348,29 @@ class Machine:
         Workloads call this between their events; the work is charged to the virtual clock
         like any other (the model has one timeline for all CPUs).
         """
+        self.reap_killed()
         for pgdat in self.nodes:
             while pgdat.kswapd_woken:  # a hopeless node lets kswapd sleep (failures)
                 vmscan.kswapd_run(self, pgdat.node_id)
             if pgdat.kcompactd_woken:
                 compaction.kcompactd_run(self, pgdat.node_id)
+
+    def reap_killed(self, current: MmStruct | None = None) -> int:
+        """Let every task with a pending SIGKILL run and exit; return how many exited.
+
+        A killer only signals its victim (the low-memory killer, :mod:`pagelab.drivers.
+        lowmemorykiller`); the memory comes back when the victim runs ``do_exit``. Workloads
+        call this between their events (:meth:`run_background` does first). ``current`` is
+        the task the workload is running now: it acts on its signal only when it returns to
+        user space, i.e. at the workload's next call without it.
+        """
+        victims = [mm for mm in self.processes
+                   if mm.sigkill and not mm.dead and mm is not current]
+        for mm in victims:
+            mm.exit_task()
+        if victims:
+            self.processes = [mm for mm in self.processes if not mm.dead]
+        return len(victims)
 
     def direct_compact(self, gfp: int, order: int, alloc_flags: int, ac: AllocContext,
                        prio: str) -> int:

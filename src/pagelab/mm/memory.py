@@ -13,7 +13,7 @@ wrote: :meth:`MmStruct.verify` proves that migration lost nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -87,6 +87,15 @@ class MmStruct:
         #: PMD-mapped THPs: first virtual page -> head pfn.
         self.thp_heads: dict[int, int] = {}
         self.dead = False
+        #: The task's ``signal->oom_score_adj`` (-1000..1000): who the killers choose first.
+        self.oom_score_adj = 0
+        #: A SIGKILL is pending (``fatal_signal_pending``); the task exits when it next runs
+        #: (:meth:`Machine.reap_killed`), with ``killed_ns`` the virtual time of the kill.
+        self.sigkill = False
+        self.killed_ns = 0
+        #: What the task's exit releases besides its address space (files, kernel stacks,
+        #: driver buffers), as its owner registered it; run once by :meth:`exit_task`.
+        self.at_exit: list[Callable[[], None]] = []
         m.state_checkers.append(self.check)
 
     def __repr__(self) -> str:
@@ -428,6 +437,22 @@ class MmStruct:
             mem.refcount_mv[pte] -= pins * GUP_PIN_COUNTING_BIAS
         swap.put_page(m, pte)
         m.charge(m.cost.free_page)
+
+    def send_sigkill(self) -> None:
+        """Deliver SIGKILL (``send_sig(SIGKILL, p, 0)``): the task exits when it next runs."""
+        if not self.sigkill and not self.dead:
+            self.sigkill = True
+            self.killed_ns = self.m.clock.now_ns
+
+    def exit_task(self) -> None:
+        """The task exits (``do_exit``): its owner's exit hooks, then ``exit_mmap``."""
+        if self.dead:
+            return
+        hooks, self.at_exit = self.at_exit, []
+        for hook in hooks:
+            hook()
+        if not self.dead:
+            self.exit()
 
     def exit(self) -> None:
         """Tear the address space down (``exit_mmap``): unmap everything."""
