@@ -200,6 +200,8 @@ def bench_phone() -> dict[str, object]:
                      "pswpout", "pswpin"):
             figures[f"{tag}_{name}"] = r.counters[name]
         figures[f"{tag}_migrated"] = dict(r.migrated)
+        figures[f"{tag}_ion_order4"] = dict(r.ion_order4)
+        figures[f"{tag}_launches_kills_lmk"] = [r.launches, r.kills, r.lmk_kills]
     return figures
 
 

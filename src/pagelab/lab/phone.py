@@ -72,6 +72,10 @@ class RunResult:
     wall_s: float
     virtual_s: float
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Of ``kills``, those the low-memory killer made (the rest: the cached-app limit).
+    lmk_kills: int = 0
+    #: ION's order-4 blocks taken from its pools and from the page allocator.
+    ion_order4: dict[str, int] = field(default_factory=dict)
 
 
 def _driver_factory(spec: str | None) -> Callable[[Any], Any] | None:
@@ -117,13 +121,20 @@ def run_one(profile: str | KernelProfile, config: PhoneConfig,
         free_blocks=[sum(z.nr_free[o] for z in m.populated_zones()) for o in range(11)],
         mixed_blocks=mixed_pageblocks(m), migrated=migrated,
         launches=phone.launches, kills=phone.kills,
+        lmk_kills=len(phone.lmk.kills) if phone.lmk is not None else 0,
         wall_s=0.0, virtual_s=m.clock.now_ns / 1e9,
+        ion_order4=_ion_order4(phone.ion),
     )
     # Prove nothing was lost: every owner gives back what it holds, then the state checks.
     phone.release_all()
     m.check_state()
     result.wall_s = time.perf_counter() - start
     return result
+
+
+def _ion_order4(heap: Any) -> dict[str, int]:
+    pools = [p for p in (*heap.uncached_pools, *heap.cached_pools) if p.order == 4]
+    return {"pool": sum(p.hits for p in pools), "page allocator": sum(p.misses for p in pools)}
 
 
 def _driver_migrated(driver: Any) -> int:
@@ -290,7 +301,11 @@ def compare(results: list[RunResult]) -> list[tuple[str, list[str]]]:
                  [f"{r.free_blocks[2]} / {r.free_blocks[3]} / {r.free_blocks[4]} / "
                   f"{sum(r.free_blocks[9:])}" for r in results]))
     rows.append(("zram mm_stat", [" ".join(r.mm_stat.split()) or "(no zram)" for r in results]))
-    rows.append(("apps launched / killed", [f"{r.launches} / {r.kills}" for r in results]))
+    rows.append(("ION order-4 blocks: from its pool / from the page allocator",
+                 [f"{r.ion_order4.get('pool', 0):,} / {r.ion_order4.get('page allocator', 0):,}"
+                  for r in results]))
+    rows.append(("apps launched / killed (by the low-memory killer)",
+                 [f"{r.launches} / {r.kills} ({r.lmk_kills})" for r in results]))
     rows.append(("wall time", [f"{r.wall_s:.1f} s for {r.virtual_s:.0f} virtual s"
                                for r in results]))
     return rows

@@ -8,27 +8,34 @@ phone's day in fast-forward on a 2 GiB machine:
 * **apps** are launched, used in the foreground and sent to the background: each has a
   program text (an executable file), resources (files), a heap (anonymous pages allocated and
   freed in chunks) and GPU buffers. Launching forks the app's threads, each with an order-2
-  kernel stack (``THREAD_SIZE`` 16 KiB, as before ``CONFIG_VMAP_STACK``). At most
-  ``cached_apps`` stay alive; the least recently used is killed beyond that (Android's
-  low-memory killer). Returning to a cached app touches its working set again, faulting it
-  back from zram.
+  kernel stack (``THREAD_SIZE`` 16 KiB, as before ``CONFIG_VMAP_STACK``). ActivityManager
+  ranks the apps by ``oom_score_adj`` (foreground 0, previous 700, cached 900..904) and ends
+  the least recently used beyond ``cached_apps``; Android's in-kernel low-memory killer
+  (:mod:`pagelab.drivers.lowmemorykiller`, with ActivityManager's levels) ends apps when free
+  memory and the page cache run low. system_server and the launcher are persistent. Returning
+  to a cached app touches its working set again, faulting it back from zram; an app killed
+  while in use is reopened.
 * **the kernel** asks for order-3 blocks (SLUB's first try for an 8 KiB-object slab and socket
-  page frags: ``__GFP_NORETRY``, falling back to order 0) and order-4 blocks (the ION system
-  heap for camera and video buffers: no direct reclaim, only kswapd woken, falling back to
-  order 0).
+  page frags: neither reclaims nor compacts, both wake kswapd and fall back, with reclaim, to
+  order 1 and order 0), and the camera's buffers come from ION's system heap
+  (:mod:`pagelab.drivers.ion_system_heap`), whose order-4 pool asks the page allocator (with
+  reclaim and compaction, once) only when it has no block left; the order-4 requests
+  measured are those.
 * **memory pressure** brings kswapd and direct reclaim, which swap anonymous pages to zram.
   zram's pool pages and GPU pages are movable with the seed's framework and unmovable before
   it; that is the whole difference between the two kernels this workload is run on.
 
 Every random choice comes from ``numpy.random.SeedSequence(seed)``, one stream per actor, and
 is drawn whether or not the model's allocations succeed, so two kernels see the same
-sequence of requests. Time is virtual: the workload advances the clock by ``tick_ms`` per tick
-on top of what the model charges, and runs kswapd and kcompactd between ticks.
+sequence of requests, except for what the low-memory killer changes: an app it kills on one
+kernel and not on the other is launched again (with its fork stacks) only there. Time is
+virtual: the workload advances the clock by ``tick_ms`` per tick on top of what the model
+charges, and runs kswapd and kcompactd between ticks.
 
-Named simplifications: one CPU does everything (kernel threads run between ticks); allocations
-of order 2 and 3 make a single attempt (the model's slow path does one round of reclaim and
-compaction, i.e. ``__GFP_NORETRY``; a fork would retry); slab and socket fallbacks to order 0
-are not allocated; THP is off, as on the phones of the seed's time.
+Named simplifications: one CPU does everything (kernel threads run between ticks, and a
+killed app exits at the next point the workload lets other tasks run); a slab or frag that
+fell back to a smaller block lives as long as the larger one would have; THP is off, as on
+the phones of the seed's time.
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
+from pagelab.drivers.ion_system_heap import IonBuffer, IonSystemHeap
 from pagelab.errors import BadConfiguration, InvalidArgument
 from pagelab.mm import gfp as G  # noqa: N812 (the kernel's GFP names read best)
 from pagelab.mm import vmstat as vs
@@ -50,27 +58,45 @@ from pagelab.mm.mmzone import PAGE_SHIFT, pageblock_order
 
 if TYPE_CHECKING:
     from pagelab.drivers.gpu import Gpu
+    from pagelab.drivers.lowmemorykiller import LowMemoryKiller
     from pagelab.drivers.zram import Zram
     from pagelab.machine import Machine
 
-__all__ = ["GFP_DMABUF_HIGH", "GFP_DMABUF_LOW", "GFP_FORK", "GFP_SLAB_HIGH", "Phone",
+__all__ = ["GFP_FORK", "GFP_SKB_FRAG", "GFP_SLAB_HIGH", "Phone",
            "PhoneConfig", "RequestLog", "run_phone"]
 
 #: THREADINFO_GFP (kernel/fork.c, v4.8): ``GFP_KERNEL_ACCOUNT | __GFP_NOTRACK`` (zeroed).
 GFP_FORK = G.GFP_KERNEL_ACCOUNT | G.__GFP_ZERO
-#: SLUB's first try at a slab's preferred order (``allocate_slab``).
-GFP_SLAB_HIGH = G.GFP_KERNEL | G.__GFP_COMP | G.__GFP_NOWARN | G.__GFP_NORETRY
-#: ION system heap of the seed's time, orders 8 and 4 (drivers/staging/android/ion/
-#: ion_system_heap.c, v4.4..v4.11 ``high_order_gfp_flags``): no direct reclaim, but kswapd is
-#: woken. (Today's dma-buf system heap clears both reclaim bits.)
-GFP_DMABUF_HIGH = ((G.GFP_HIGHUSER | G.__GFP_ZERO | G.__GFP_NOWARN | G.__GFP_NORETRY)
-                   & ~G.__GFP_DIRECT_RECLAIM)
-#: ... and order 0 (``low_order_gfp_flags``).
-GFP_DMABUF_LOW = G.GFP_HIGHUSER | G.__GFP_ZERO | G.__GFP_NOWARN
-
+#: SLUB's first try at a slab's preferred order (``allocate_slab``): no direct reclaim or
+#: compaction, kswapd woken (Joonsoo Kim, "mm/slub: don't wait for high-order page
+#: allocation", v4.1; ``~__GFP_WAIT`` became ``~__GFP_DIRECT_RECLAIM`` in v4.4).
+GFP_SLAB_HIGH = ((G.GFP_KERNEL | G.__GFP_COMP | G.__GFP_NOWARN | G.__GFP_NORETRY
+                  | G.__GFP_NOMEMALLOC) & ~G.__GFP_DIRECT_RECLAIM)
+#: A socket's page frag at order 3 (``skb_page_frag_refill``): "avoid direct reclaim but
+#: allow kswapd to wake" (Shaohua Li, "net: don't wait for order-3 page allocation", v4.1).
+GFP_SKB_FRAG = ((G.GFP_KERNEL & ~G.__GFP_DIRECT_RECLAIM) | G.__GFP_COMP | G.__GFP_NOWARN
+                | G.__GFP_NORETRY)
+#: What a failed order-3 try falls back to, with the caller's own gfp (reclaim allowed):
+#: SLUB's minimum order for 8 KiB objects (``s->min``, order 1) and a single page for the
+#: socket's frag (``alloc_page(gfp)``). These are not measured.
+FALLBACKS = {"slab": (1, G.GFP_KERNEL | G.__GFP_COMP), "skb": (0, G.GFP_KERNEL)}
 #: The request kinds measured, by order.
 KINDS = {"fork": 2, "slab": 3, "skb": 3, "dmabuf": 4}
 _KIND_IDS = {name: i for i, name in enumerate(KINDS)}
+
+#: ActivityManager's oom_score_adj classes (ProcessList.java, Android 7).
+SYSTEM_ADJ = -900
+FOREGROUND_APP_ADJ = 0
+PREVIOUS_APP_ADJ = 700
+CACHED_APP_MIN_ADJ = 900
+CACHED_APP_MAX_ADJ = 906
+#: The adj levels ActivityManager hands the low-memory killer, and their minfree in KiB for
+#: small (< 512 MiB) and large (>= 1 GiB, 1280x800+) devices (``mOomMinFreeLow/High``).
+OOM_ADJ_LEVELS = (0, 100, 200, 300, CACHED_APP_MIN_ADJ, CACHED_APP_MAX_ADJ)
+OOM_MINFREE_LOW_KB = (12288, 18432, 24576, 36864, 43008, 49152)
+OOM_MINFREE_HIGH_KB = (73728, 92160, 110592, 129024, 147456, 184320)
+#: The phone's display, which scales the levels as memory does (a 2016 1080p phone).
+DISPLAY = (1080, 1920)
 
 
 @dataclass(frozen=True)
@@ -97,6 +123,9 @@ class PhoneConfig:
     skb_rate: float = 4.0
     #: Order-4 chunks of each camera/video buffer (64 KiB each).
     camera_chunks: int = 8
+    #: Load Android's in-kernel low-memory killer with ActivityManager's levels (both of the
+    #: seed's kernels had it); without it only the cached-app limit ends apps.
+    lmk: bool = True
 
     def validate(self) -> None:
         """Raise InvalidArgument/BadConfiguration for values no phone can have."""
@@ -191,6 +220,22 @@ def _pages(size: str | int) -> int:
     return parse_size(size) >> PAGE_SHIFT
 
 
+def oom_levels(total_ram: int, display: tuple[int, int] = DISPLAY) -> tuple[tuple[int, ...],
+                                                                            tuple[int, ...]]:
+    """Return the low-memory killer's (adj, minfree pages), as ActivityManager sets them.
+
+    ``ProcessList.updateOomLevels`` (Android 6-7): interpolate between the low and high
+    tables by the larger of a memory scale (300..700 MiB) and a display scale (480x800..
+    1280x800), clamped to 0..1. No vendor overlay (``config_lowMemoryKillerMinFreeKbytes*``).
+    """
+    scale_mem = ((total_ram >> 20) - 300) / (700 - 300)
+    scale_disp = (display[0] * display[1] - 480 * 800) / (1280 * 800 - 480 * 800)
+    scale = min(max(scale_mem, scale_disp, 0.0), 1.0)
+    minfree_kb = [int(low + (high - low) * scale)
+                  for low, high in zip(OOM_MINFREE_LOW_KB, OOM_MINFREE_HIGH_KB, strict=True)]
+    return OOM_ADJ_LEVELS, tuple(kb * 1024 >> PAGE_SHIFT for kb in minfree_kb)
+
+
 def app_catalogue(rng: np.random.Generator, nr_apps: int) -> list[AppSpec]:
     """Draw the phone's apps: sizes like a 2016 phone's, one of them a camera."""
     names = ["messenger", "camera", "browser", "maps", "game", "video", "mail", "social",
@@ -230,7 +275,7 @@ class Phone:
         self.apps: OrderedDict[str, App] = OrderedDict()
         self.requests = RequestLog()
         self.held: list[tuple[int, int, int]] = []  # (expiry ns, pfn, order) kernel blocks
-        self.camera_bufs: list[tuple[int, list[tuple[int, int]]]] = []
+        self.camera_bufs: list[tuple[int, IonBuffer]] = []
         self.samples: list[dict[str, float]] = []
         self.launches = 0
         self.kills = 0
@@ -238,6 +283,8 @@ class Phone:
         m.compaction_proactiveness = 0  # the seed's kernels had no proactive compaction
         self.zram: Zram | None = None
         self.gpu: Gpu | Any | None = None
+        self.lmk: LowMemoryKiller | None = None
+        self.ion = IonSystemHeap(m, page_alloc=self._ion_page_alloc)
         self._setup_drivers(driver_factory)
         self.system = self._start_system()
 
@@ -245,12 +292,15 @@ class Phone:
 
     def _setup_drivers(self, driver_factory: Callable[[Machine], Any] | None) -> None:
         from pagelab.drivers.gpu import Gpu
+        from pagelab.drivers.lowmemorykiller import LowMemoryKiller
         from pagelab.drivers.zram import ContentModel, Zram
         from pagelab.mm.swapfile import swapon
 
         m, config = self.m, self.config
+        ram = sum(z.present_pages for z in m.zones) << PAGE_SHIFT
+        if config.lmk:
+            self.lmk = LowMemoryKiller(m, *oom_levels(ram))
         if config.zram:
-            ram = sum(z.present_pages for z in m.zones) << PAGE_SHIFT
             self.zram = Zram(m, disksize=int(ram * config.zram_fraction),
                              content=ContentModel(config.compressibility, spread=0.3,
                                                   same_filled=0.05, seed=config.seed))
@@ -264,7 +314,10 @@ class Phone:
         """system_server, the launcher and services: ~200 MiB that stays."""
         spec = AppSpec("system", heap=_pages("120M"), text=_pages("30M"),
                        resources=_pages("50M"), gpu=_pages("12M"), threads=60)
-        return self._launch(spec)
+        system = self._launch(spec)
+        system.mm.oom_score_adj = SYSTEM_ADJ
+        del self.apps[spec.name]  # persistent: not one of the apps ActivityManager caches
+        return system
 
     # --- apps ---------------------------------------------------------------------------------
 
@@ -274,6 +327,10 @@ class Phone:
         text = File(m, f"{spec.name}.so", exec=True)
         resources = File(m, f"{spec.name}.apk")
         app = App(spec, mm, text, resources)
+        mm.at_exit.append(lambda: self._exit(app))
+        self.apps[spec.name] = app
+        self._update_oom_adj()
+        self.launches += 1
         base = mm.next_vpn
         mm.map_file(text, spec.text)
         mm.map_file(resources, spec.resources)
@@ -282,12 +339,11 @@ class Phone:
             self._kernel_alloc("fork", GFP_FORK, app.stacks)
         self._grow_heap(app, spec.heap)
         self._gpu_alloc(app, spec.gpu)
-        self.apps[spec.name] = app
-        self.launches += 1
         return app
 
     def _grow_heap(self, app: App, nr_pages: int) -> None:
-        while nr_pages > 0:
+        while nr_pages > 0 and not app.mm.sigkill:
+            self.m.reap_killed(current=app.mm)  # victims exit while this app runs
             chunk = min(nr_pages, int(self.rng_use.integers(16, 512)))
             start = app.mm.next_vpn
             got = len(app.mm.touch(chunk))
@@ -309,14 +365,20 @@ class Phone:
             nr_pages -= size
 
     def _kill(self, app: App) -> None:
-        """The low-memory killer ends an app: its memory, stacks and buffers go."""
-        app.mm.exit()
+        """ActivityManager ends a cached app beyond its limit: SIGKILL, and the app exits."""
+        app.mm.send_sigkill()
+        self.m.reap_killed()
+
+    def _exit(self, app: App) -> None:
+        """An app's process exits: its thread stacks and GPU buffers go with it."""
         for pfn in app.stacks:
             self.m.free_pages(pfn, KINDS["fork"])
+        app.stacks = []
         if self.gpu is not None:
             for bo in app.bos:
                 self.gpu.release(bo)
-        del self.apps[app.spec.name]
+        app.bos = []
+        self.apps.pop(app.spec.name, None)
         self.kills += 1
 
     def switch_to(self, spec: AppSpec) -> App:
@@ -329,8 +391,29 @@ class Phone:
             app = self._launch(spec)
         else:
             self.apps.move_to_end(spec.name)
+            self._update_oom_adj()
             self._touch_working_set(app, 0.5)
         return app
+
+    def _update_oom_adj(self) -> None:
+        """Rank the apps for the killers, as ActivityManager's ``updateOomAdjLocked`` does.
+
+        The foreground app gets FOREGROUND_APP_ADJ, the one before it PREVIOUS_APP_ADJ, and
+        the other cached apps, most recent first, three slots between CACHED_APP_MIN_ADJ and
+        CACHED_APP_MAX_ADJ (900, 902, 904) in equal shares. (Android also gives empty
+        processes the odd slots; the phone has none.)
+        """
+        ranked = list(reversed(self.apps.values()))
+        cached = ranked[2:]
+        for rank, app in enumerate(ranked):
+            if rank == 0:
+                adj = FOREGROUND_APP_ADJ
+            elif rank == 1:
+                adj = PREVIOUS_APP_ADJ
+            else:
+                slot = (rank - 2) * 3 // len(cached)
+                adj = min(CACHED_APP_MIN_ADJ + 2 * slot, CACHED_APP_MAX_ADJ)
+            app.mm.oom_score_adj = adj
 
     def _touch_working_set(self, app: App, fraction: float) -> None:
         mm = app.mm
@@ -371,21 +454,19 @@ class Phone:
             self._camera_frame()
 
     def _camera_frame(self) -> None:
-        """A camera buffer from the dma-buf system heap: order 4 first, order 0 to fill up."""
-        m = self.m
-        now = m.clock.now_ns
-        chunks: list[tuple[int, int]] = []
-        for _ in range(self.config.camera_chunks):  # 64 KiB each
-            pfn = self._timed_alloc("dmabuf", GFP_DMABUF_HIGH)
-            if pfn is not None:
-                chunks.append((pfn, 4))
-                continue
-            for _ in range(16):
-                small = m.alloc_pages(0, GFP_DMABUF_LOW)
-                if small is not None:
-                    chunks.append((small, 0))
+        """A camera buffer of ``camera_chunks`` x 64 KiB from ION's system heap."""
+        now = self.m.clock.now_ns
+        size = self.config.camera_chunks << (PAGE_SHIFT + 4)
+        buffer = self.ion.allocate(size) if size else None
         life = int(self.rng_life.exponential(3e9))
-        self.camera_bufs.append((now + life, chunks))
+        if buffer is not None:
+            self.camera_bufs.append((now + life, buffer))
+
+    def _ion_page_alloc(self, order: int, gfp: int) -> int | None:
+        """ION's pools reach the page allocator here: order-4 requests are timed and logged."""
+        if order == KINDS["dmabuf"]:
+            return self._timed_alloc("dmabuf", gfp)
+        return self.m.alloc_pages(order, gfp)
 
     # --- kernel allocations -------------------------------------------------------------------
 
@@ -401,19 +482,23 @@ class Phone:
                       lifetime_s: float = 0.0) -> None:
         life = self.rng_life.exponential(lifetime_s) if lifetime_s else 0.0
         pfn = self._timed_alloc(kind, gfp)
+        order = KINDS[kind]
+        if pfn is None and kind in FALLBACKS:
+            order, fallback_gfp = FALLBACKS[kind]
+            pfn = self.m.alloc_pages(order, fallback_gfp)
         if pfn is None:
             return
         if into is not None:
             into.append(pfn)
         else:
-            self.held.append((self.m.clock.now_ns + int(life * 1e9), pfn, KINDS[kind]))
+            self.held.append((self.m.clock.now_ns + int(life * 1e9), pfn, order))
 
     def _kernel_tick(self) -> None:
         rng = self.rng_kernel
         for _ in range(int(rng.poisson(self.config.slab_rate))):
             self._kernel_alloc("slab", GFP_SLAB_HIGH, lifetime_s=60.0)
         for _ in range(int(rng.poisson(self.config.skb_rate))):
-            self._kernel_alloc("skb", GFP_SLAB_HIGH, lifetime_s=0.5)
+            self._kernel_alloc("skb", GFP_SKB_FRAG, lifetime_s=0.5)
         for _ in range(int(rng.poisson(0.3))):
             self._kernel_alloc("fork", GFP_FORK, lifetime_s=8.0)
 
@@ -430,12 +515,11 @@ class Phone:
             self.held = keep
         if self.camera_bufs:
             keep_bufs = []
-            for expiry, chunks in self.camera_bufs:
+            for expiry, buffer in self.camera_bufs:
                 if expiry <= now:
-                    for pfn, order in chunks:
-                        m.free_pages(pfn, order)
+                    self.ion.free(buffer)
                 else:
-                    keep_bufs.append((expiry, chunks))
+                    keep_bufs.append((expiry, buffer))
             self.camera_bufs = keep_bufs
 
     # --- the loop -----------------------------------------------------------------------------
@@ -456,6 +540,8 @@ class Phone:
             if self.rng_apps.random() < config.tick_ms / 2500:  # a switch every ~2.5 s
                 spec = self.catalogue[int(self.rng_apps.zipf(1.6) - 1) % len(self.catalogue)]
                 foreground = self.switch_to(spec)
+            elif foreground.mm.dead:  # the killer took the app in use: the user reopens it
+                foreground = self.switch_to(foreground.spec)
             self._use(foreground)
             self._kernel_tick()
             self._expire()
@@ -478,6 +564,7 @@ class Phone:
             row[f"free_blocks_order{order}"] = nr_free[order]
         row["swap_used_pages"] = m.swap.inuse_pages if m.swap is not None else 0
         row["zram_pool_pages"] = self.zram.pool.zs_get_total_pages() if self.zram else 0
+        row["ion_pool_pages"] = self.ion.pooled_pages()
         for name in ("compact_stall", "compact_success", "compact_fail", "pgmigrate_success",
                      "pswpout", "pswpin", "allocstall_normal", "allocstall_dma32",
                      "allocstall_movable", "pgsteal_kswapd", "pgsteal_direct"):
@@ -492,15 +579,15 @@ class Phone:
 
     def release_all(self) -> None:
         """Free everything the workload holds (to prove nothing was lost or leaked)."""
-        for app in list(self.apps.values()):
+        for app in [*self.apps.values(), self.system]:
             self._kill(app)
         for _, pfn, order in self.held:
             self.m.free_pages(pfn, order)
         self.held = []
-        for _, chunks in self.camera_bufs:
-            for pfn, order in chunks:
-                self.m.free_pages(pfn, order)
+        for _, buffer in self.camera_bufs:
+            self.ion.free(buffer)
         self.camera_bufs = []
+        self.ion.destroy()
 
 
 def pageblock_map(m: Machine) -> tuple[NDArray[np.int8], NDArray[np.float32]]:
