@@ -98,6 +98,7 @@ class NoPutback:
     (["--memory", "256M"], "at least 512M"),
     (["--duration", "-5"], "positive number of seconds"),
     (["--before", "v9.9"], "unknown profile"),
+    (["--after", "v4.8+no_such_switch"], "profile switch"),
 ])
 def test_run_bad_input_is_one_line_and_exit_2(
         extra: list[str], message: str, tmp_path: object, monkeypatch: pytest.MonkeyPatch,

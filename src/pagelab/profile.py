@@ -7,7 +7,7 @@ non-LRU movable protocol). Each field names the kernel commit or version it stan
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 
 from pagelab.errors import InvalidArgument
 
@@ -122,13 +122,31 @@ PROFILES: dict[str, KernelProfile] = {
 
 
 def resolve_profile(profile: str | KernelProfile, **overrides: object) -> KernelProfile:
-    """Return the profile named ``profile`` (or ``profile`` itself) with ``overrides`` applied."""
+    """Return the profile named ``profile`` (or ``profile`` itself) with ``overrides`` applied.
+
+    A name may switch boolean fields after ``+``: ``"v4.8+watermark_boost"`` is v4.8 with
+    v5.0's watermark boosting, ``"mainline+alloc_nofragment=0"`` mainline without
+    ALLOC_NOFRAGMENT. The profile keeps the whole string as its name.
+    """
     if isinstance(profile, KernelProfile):
         base = profile
-    elif profile in PROFILES:
-        base = PROFILES[profile]
     else:
-        raise InvalidArgument(
-            f"unknown profile {profile!r}; use one of {', '.join(PROFILES)} or a KernelProfile"
-        )
+        name, *switches = profile.split("+")
+        if name not in PROFILES:
+            raise InvalidArgument(
+                f"unknown profile {name!r}; use one of {', '.join(PROFILES)} or a KernelProfile"
+            )
+        base = PROFILES[name]
+        if switches:
+            base = replace(base, name=profile, **dict(_switch(s) for s in switches))
     return replace(base, **overrides) if overrides else base  # type: ignore[arg-type]
+
+
+def _switch(text: str) -> tuple[str, bool]:
+    """Parse one ``field`` or ``field=0|1`` of a profile name."""
+    field_name, _, value = text.partition("=")
+    switches = sorted(f.name for f in fields(KernelProfile) if f.type in (bool, "bool"))
+    if field_name not in switches or value not in ("", "0", "1"):
+        raise InvalidArgument(f"profile switch {text!r}: give a field of KernelProfile, "
+                              f"optionally =0 or =1, one of: {', '.join(switches)}")
+    return field_name, value != "0"

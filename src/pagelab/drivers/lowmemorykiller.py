@@ -1,10 +1,11 @@
 """Android's in-kernel low-memory killer: a shrinker that kills a process when memory is low.
 
 Models ``drivers/staging/android/lowmemorykiller.c`` as the seed's kernels carried it (v3.12's
-``count_objects``/``scan_objects`` form, with node counters from v4.8; the driver was removed
-in v4.12, when Android moved to the userspace ``lmkd``). Userspace writes two module
-parameters, ``adj`` and ``minfree``: kill a process whose ``oom_score_adj`` is at least
-``adj[i]`` once both free memory and the page cache fall below ``minfree[i]`` pages.
+``count_objects``/``scan_objects`` form, with node counters from v4.8 [I]; read in its v4.11
+form, in the patch that removed it in v4.12, when Android moved to the userspace ``lmkd``).
+Userspace writes two module parameters, ``adj`` and ``minfree``: kill a process whose
+``oom_score_adj`` is at least ``adj[i]`` once both free memory and the page cache fall below
+``minfree[i]`` pages.
 
 Reclaim calls :meth:`LowMemoryKiller.lowmem_scan` through :func:`pagelab.mm.shrinker.
 shrink_slab` like any shrinker (``seeks = DEFAULT_SEEKS * 16``: sixteen times costlier than
