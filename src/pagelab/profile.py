@@ -138,7 +138,8 @@ def resolve_profile(profile: str | KernelProfile, **overrides: object) -> Kernel
             )
         base = PROFILES[name]
         if switches:
-            base = replace(base, name=profile, **dict(_switch(s) for s in switches))
+            switched: dict[str, object] = dict(_switch(s) for s in switches)
+            base = replace(base, name=profile, **switched)  # type: ignore[arg-type]
     return replace(base, **overrides) if overrides else base  # type: ignore[arg-type]
 
 
