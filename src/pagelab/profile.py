@@ -35,6 +35,12 @@ class KernelProfile:
         alloc_nofragment: ALLOC_NOFRAGMENT for allocations whose preferred zone is Normal
             (6bb154504f8b, v5.0).
         watermark_boost: boost watermarks after fragmenting fallbacks (1c30844d2dfe, v5.0).
+        fallback_smallest: a movable fallback that cannot claim the pageblock splits the
+            smallest suitable block, not the largest (Vlastimil Babka, "mm, page_alloc:
+            fallback to smallest page when not stealing whole pageblock", 7a8f58f39188, v4.13:
+            "avoid splitting a higher-order page in a MIGRATE_UNMOVABLE or
+            MIGRATE_RECLAIMABLE pageblock"). Matters only without ``rmqueue_claim_steal``,
+            whose steal path takes the smallest block anyway.
         rmqueue_claim_steal: fallbacks split into claim-a-block and steal-a-page
             (v6.15, "mm: page_alloc: speed up fallbacks in rmqueue_bulk()"); False follows
             v4.8's single __rmqueue_fallback.
@@ -87,6 +93,7 @@ class KernelProfile:
     pcp_high_order: bool = True
     alloc_nofragment: bool = True
     watermark_boost: bool = True
+    fallback_smallest: bool = True
     rmqueue_claim_steal: bool = True
     migrate_batch: bool = True
     compact_same_migratetype: bool = True
@@ -107,6 +114,7 @@ PROFILES: dict[str, KernelProfile] = {
     "v4.8": KernelProfile(
         name="v4.8", kernel_version="4.8", nr_isolated_v48=True, pcp_high_order=False,
         alloc_nofragment=False, watermark_boost=False, rmqueue_claim_steal=False,
+        fallback_smallest=False,
         migrate_batch=False, compact_same_migratetype=False, compact_finish_pageblock=False,
         fragindex_costly_only=False, compaction_fast_search=False, compact_retry_feedback=False,
         shrink_slab_priority_target=False,
@@ -114,6 +122,7 @@ PROFILES: dict[str, KernelProfile] = {
     "pre-4.8": KernelProfile(
         name="pre-4.8", kernel_version="4.7", non_lru_movable=False, pcp_high_order=False,
         alloc_nofragment=False, watermark_boost=False, rmqueue_claim_steal=False,
+        fallback_smallest=False,
         migrate_batch=False, compact_same_migratetype=False, compact_finish_pageblock=False,
         fragindex_costly_only=False, compaction_fast_search=False, compact_retry_feedback=False,
         shrink_slab_priority_target=False,

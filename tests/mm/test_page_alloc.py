@@ -852,6 +852,19 @@ def test_v48_fallback_leaves_free_blocks_on_the_requesters_lists() -> None:
     m.check_state()
 
 
+def test_v413_fallback_splits_the_smallest_block_a_movable_request_cannot_claim() -> None:
+    """v4.8 + fallback_smallest (v4.13): the same request takes p+1 (order 0), leaving the
+    unmovable block's order-1..3 pieces whole."""
+    m = build(memory="128M", profile="v4.8+fallback_smallest")
+    dma, p = _dma_with_one_unmovable_block(m)
+    assert pa.__rmqueue(dma, 0, MIGRATE_MOVABLE, 0, [RMQUEUE_NORMAL]) == p + 1
+    assert [free_list(m, dma, o, MIGRATE_UNMOVABLE) for o in range(1, 4)] == [
+        [p + 2], [p + 4], [p + 8]]
+    pa.prep_new_page(dma, p + 1, 0, 0, MIGRATE_MOVABLE)
+    m._allocations[p + 1] = 0
+    m.check_state()
+
+
 # ------------------------------------------------------------------------------------------
 # the long run
 # ------------------------------------------------------------------------------------------

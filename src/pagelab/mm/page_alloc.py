@@ -593,7 +593,9 @@ def __rmqueue_fallback_v48(zone: Zone, order: int, start_mt: int) -> int:
 
     Used by profiles with ``rmqueue_claim_steal=False``. A stealable block moves its whole
     pageblock's free pages to ``start_mt`` and claims the block when at least half of it was
-    free; the remainder of the split lands on ``start_mt``'s lists either way.
+    free; the remainder of the split lands on ``start_mt``'s lists either way. With
+    ``profile.fallback_smallest`` (v4.13), a movable request that cannot claim the block
+    splits the smallest suitable block instead of the largest.
     """
     m = zone.machine
     mem = zone.mem
@@ -602,8 +604,13 @@ def __rmqueue_fallback_v48(zone: Zone, order: int, start_mt: int) -> int:
         fallback_mt = find_suitable_fallback(zone, current_order, start_mt, False)
         if fallback_mt < 0:
             continue
+        can_claim = should_try_claim_block(current_order, start_mt,
+                                           m.page_group_by_mobility_disabled)
+        if (not can_claim and start_mt == MIGRATE_MOVABLE and current_order > order
+                and m.profile.fallback_smallest):
+            current_order, fallback_mt = _smallest_fallback(zone, order, start_mt)
         pfn = mem.lru_next_mv[base + current_order * MIGRATE_TYPES + fallback_mt] >> 1
-        if should_try_claim_block(current_order, start_mt, m.page_group_by_mobility_disabled):
+        if can_claim:
             if current_order >= pageblock_order:
                 change_pageblock_range(m, pfn, current_order, start_mt)
                 del_page_from_free_list(zone, pfn, current_order, fallback_mt)
@@ -622,6 +629,16 @@ def __rmqueue_fallback_v48(zone: Zone, order: int, start_mt: int) -> int:
         _trace_extfrag(zone, pfn, order, current_order, start_mt, fallback_mt)
         return pfn
     return -1
+
+
+def _smallest_fallback(zone: Zone, order: int, start_mt: int) -> tuple[int, int]:
+    """The smallest order with a fallback block (v4.13's ``find_smallest`` loop)."""
+    for current_order in range(order, MAX_PAGE_ORDER + 1):
+        fallback_mt = find_suitable_fallback(zone, current_order, start_mt, False)
+        if fallback_mt >= 0:
+            return current_order, fallback_mt
+    raise ModelBug("VM_BUG_ON(current_order == MAX_ORDER) in __rmqueue_fallback: the largest "
+                   "fallback block found a moment ago is gone")
 
 
 def __rmqueue_cma_fallback(zone: Zone, order: int) -> int:
