@@ -94,6 +94,8 @@ def run(
     seed: Annotated[int, typer.Option(help="Seed of the workload (both kernels get it).")] = 1,
     zram: Annotated[bool, typer.Option(help="Swap to zram.")] = True,
     gpu: Annotated[bool, typer.Option(help="The GPU buffer driver.")] = True,
+    gpu_movable: Annotated[bool, typer.Option(
+        help="The GPU driver makes its pages movable where the kernel can.")] = True,
     lmk: Annotated[bool, typer.Option(help="Android's in-kernel low-memory killer.")] = True,
     driver: Annotated[str | None, typer.Option(
         help="Your own movable driver as module:Class, used instead of the GPU driver.")]
@@ -120,7 +122,7 @@ def run(
     if driver is not None and os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     config = PhoneConfig(memory=memory, duration=duration, seed=seed, zram=zram, gpu=gpu,
-                         lmk=lmk, driver=driver, cached_apps=apps)
+                         gpu_movable=gpu_movable, lmk=lmk, driver=driver, cached_apps=apps)
     check_experiment(config, (before, after))  # bad input fails before the progress bar
     with Progress(console=err, transient=True) as bar:
         tasks = {k: bar.add_task(f"{k:>8} kernel", total=duration) for k in (before, after)}

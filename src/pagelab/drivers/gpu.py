@@ -73,15 +73,16 @@ class GpuStats:
 class Gpu:
     """A GPU driver: ``create_bo``/``destroy_bo``, ``pin``/``unpin``, the three callbacks."""
 
-    def __init__(self, m: Machine, name: str = "gpu") -> None:
+    def __init__(self, m: Machine, name: str = "gpu", movable: bool = True) -> None:
         self.m = m
         self.mapping = AddressSpace(m, name, a_ops=self)
         self.bos: dict[int, Bo] = {}
         self.isolated: set[int] = set()  # pages the VM holds isolated
         self.stats = GpuStats()
         self._next_handle = 1
-        #: The v4.8 framework exists: pages are allocated movable and published to compaction.
-        self.movable = m.profile.non_lru_movable
+        #: The v4.8 framework exists (and the driver uses it, ``movable``): pages are allocated
+        #: movable and published to compaction.
+        self.movable = movable and m.profile.non_lru_movable
         self.gfp = GFP_HIGHUSER_MOVABLE if self.movable else GFP_HIGHUSER
         m.state_checkers.append(self.check)
 

@@ -116,6 +116,9 @@ class PhoneConfig:
     compressibility: float = 0.65
     swappiness: int = 100
     gpu: bool = True
+    #: The GPU driver uses the framework where the kernel has it; False keeps its pages
+    #: unmovable on every kernel, as the vendor drivers of the time mostly did.
+    gpu_movable: bool = True
     driver: str | None = None
     sample_every_s: float = 2.0
     #: Order-3 slab and socket-buffer requests per tick (Poisson means).
@@ -308,7 +311,7 @@ class Phone:
         if driver_factory is not None:
             self.gpu = driver_factory(m)
         elif config.gpu:
-            self.gpu = Gpu(m)
+            self.gpu = Gpu(m, movable=config.gpu_movable)
 
     def _start_system(self) -> App:
         """system_server, the launcher and services: ~200 MiB that stays."""
