@@ -93,6 +93,8 @@ def run(
     duration: Annotated[float, typer.Option(help="Virtual seconds of phone use.")] = 50.0,
     seed: Annotated[int, typer.Option(help="Seed of the workload (both kernels get it).")] = 1,
     zram: Annotated[bool, typer.Option(help="Swap to zram.")] = True,
+    zram_movable: Annotated[bool, typer.Option(
+        help="zram's pool pages are movable where the kernel can.")] = True,
     gpu: Annotated[bool, typer.Option(help="The GPU buffer driver.")] = True,
     gpu_movable: Annotated[bool, typer.Option(
         help="The GPU driver makes its pages movable where the kernel can.")] = True,
@@ -122,7 +124,8 @@ def run(
     if driver is not None and os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     config = PhoneConfig(memory=memory, duration=duration, seed=seed, zram=zram, gpu=gpu,
-                         gpu_movable=gpu_movable, lmk=lmk, driver=driver, cached_apps=apps)
+                         zram_movable=zram_movable, gpu_movable=gpu_movable, lmk=lmk,
+                         driver=driver, cached_apps=apps)
     check_experiment(config, (before, after))  # bad input fails before the progress bar
     with Progress(console=err, transient=True) as bar:
         tasks = {k: bar.add_task(f"{k:>8} kernel", total=duration) for k in (before, after)}

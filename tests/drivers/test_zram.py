@@ -183,13 +183,16 @@ def test_compressibility_is_tunable() -> None:
         ContentModel(1.5)
 
 
-@pytest.mark.parametrize("profile,movable", [("mainline", True), ("v4.8", True),
-                                             ("pre-4.8", False)])
-def test_zsmalloc_pages_movable_only_from_v48(profile: str, movable: bool) -> None:
+@pytest.mark.parametrize("profile,wants,movable", [
+    ("mainline", True, True), ("v4.8", True, True), ("pre-4.8", True, False),
+    ("v4.8", False, False),  # v4.8 without the seed's zram patch
+])
+def test_zsmalloc_pages_movable_only_from_v48(profile: str, wants: bool, movable: bool) -> None:
     m = Machine.build(memory="64M", profile=profile, seed=1)
-    z = Zram(m, "4M", content=ContentModel(0.6))
+    z = Zram(m, "4M", content=ContentModel(0.6), movable=wants)
     for i in range(30):
         z.write_token(i, i + 1)
+    assert all(z.read_page(i) == z.content.page(i + 1) for i in range(30))
     pages = z.pool.pages()
     assert pages
     for pfn in pages:

@@ -85,15 +85,17 @@ def test_pre_48_drivers_allocate_unmovable_pages() -> None:
     assert phone.zram is not None
     _m2, phone2 = run_small("v4.8")
     assert phone2.gpu is not None and phone2.gpu.movable
-    # A GPU driver that does not use the framework keeps its pages unmovable on v4.8 too.
+    # Drivers that do not use the framework keep their pages unmovable on v4.8 too.
     from dataclasses import replace
 
-    m3, phone3 = run_small("v4.8", replace(SMALL, gpu_movable=False))
-    gpu = phone3.gpu
-    assert gpu is not None and not gpu.movable
     from pagelab.mm.page_alloc import get_pageblock_migratetype
     from pagelab.mm.page_flags import __PageMovable as page_movable
 
+    m3, phone3 = run_small("v4.8", replace(SMALL, gpu_movable=False, zram_movable=False))
+    gpu, zram = phone3.gpu, phone3.zram
+    assert gpu is not None and not gpu.movable
+    assert zram is not None and not zram.pool.config.movable
+    assert not any(page_movable(m3.mem, pfn) for pfn in zram.pool.pages())
     pages = [pfn for bo in gpu.bos.values() for pfn in bo.pages]
     assert pages and not any(page_movable(m3.mem, pfn) for pfn in pages)
     assert any(get_pageblock_migratetype(m3, pfn) != 1 for pfn in pages)  # not MOVABLE

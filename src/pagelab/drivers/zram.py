@@ -51,7 +51,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import lz4.block
@@ -63,6 +63,7 @@ from pagelab.mm.mm_init import parse_size
 from pagelab.mm.zsmalloc import (
     ZS_MM_RO,
     ZS_MM_WO,
+    ZsConfig,
     ZsPool,
     kernel_version_tuple,
     zs_create_pool,
@@ -190,11 +191,14 @@ class Zram:
             deflate backend since v6.12).
         comp_level: deflate level (zlib 1..9), for ``comp_algorithm="deflate"``.
         name: the device name, also the pool's.
+        movable: allocate the pool's pages ``__GFP_MOVABLE`` and let zsmalloc publish them
+            to migration where the kernel has the framework (the seed's "zram: use
+            __GFP_MOVABLE for memory allocation"); False keeps them unmovable on any kernel.
     """
 
     def __init__(self, m: Machine, disksize: str | int = "64M", *, mem_limit: str | int = 0,
                  content: ContentModel | None = None, comp_algorithm: str = "lz4",
-                 comp_level: int = 1, name: str = "zram0") -> None:
+                 comp_level: int = 1, name: str = "zram0", movable: bool = True) -> None:
         size = parse_size(disksize)
         if size <= 0:
             raise InvalidArgument(f"disksize {disksize!r}: give a positive size such as '64M'")
@@ -220,13 +224,14 @@ class Zram:
         self._size = self.obj_size.data
         self._flags = self.flags.data
         self.stats = ZramStats()
-        self.pool: ZsPool = zs_create_pool(m, name)
+        self._movable = movable and m.profile.non_lru_movable
+        self.pool: ZsPool = zs_create_pool(
+            m, name, replace(ZsConfig.for_profile(m.profile), movable=self._movable))
         v = self.version
         self._same_filled = v >= (4, 13)
         self._huge_by_class = v >= (4, 18)
         self._free_first = v >= (5, 0)
         self._single_alloc = v >= (6, 15)
-        self._movable = m.profile.non_lru_movable
         #: v4.18+: ``huge_class_size = zs_huge_class_size(zram->mem_pool)``.
         self.huge_class_size = self.pool.zs_huge_class_size()
         self.reset_done = False

@@ -112,6 +112,9 @@ class PhoneConfig:
     tick_ms: int = 100
     cached_apps: int = 10
     zram: bool = True
+    #: zram's pool pages are movable where the kernel has the framework; False keeps them
+    #: unmovable on every kernel (an ablation: v4.8 without the seed's zram patch).
+    zram_movable: bool = True
     zram_fraction: float = 0.5
     compressibility: float = 0.65
     swappiness: int = 100
@@ -306,7 +309,8 @@ class Phone:
         if config.zram:
             self.zram = Zram(m, disksize=int(ram * config.zram_fraction),
                              content=ContentModel(config.compressibility, spread=0.3,
-                                                  same_filled=0.05, seed=config.seed))
+                                                  same_filled=0.05, seed=config.seed),
+                             movable=config.zram_movable)
             swapon(m, self.zram)
         if driver_factory is not None:
             self.gpu = driver_factory(m)
