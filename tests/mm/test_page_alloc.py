@@ -865,6 +865,22 @@ def test_v413_fallback_splits_the_smallest_block_a_movable_request_cannot_claim(
     m.check_state()
 
 
+def test_v50_boost_on_a_v48_fallback_wakes_kswapd_only_when_allowed() -> None:
+    """v4.8 + watermark_boost (v5.0's steal_suitable_fallback): a fallback below pageblock
+    order raises the boost; ZONE_BOOSTED_WATERMARK is set only for a request that may wake
+    kswapd. Plain v4.8 never boosts."""
+    for name, expect_boost in (("v4.8", False), ("v4.8+watermark_boost", True)):
+        m = build(memory="128M", profile=name)
+        dma, p = _dma_with_one_unmovable_block(m)
+        pfn = pa.__rmqueue(dma, 0, MIGRATE_MOVABLE, pa.ALLOC_KSWAPD, [RMQUEUE_NORMAL])
+        assert pfn == p + 8  # still v4.8's largest block: boosting changes no placement
+        assert (dma.watermark_boost > 0) == expect_boost
+        assert bool(dma.flags & 1) == expect_boost
+        pa.prep_new_page(dma, pfn, 0, 0, MIGRATE_MOVABLE)
+        m._allocations[pfn] = 0
+        m.check_state()
+
+
 # ------------------------------------------------------------------------------------------
 # the long run
 # ------------------------------------------------------------------------------------------

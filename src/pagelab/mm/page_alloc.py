@@ -588,14 +588,17 @@ def __rmqueue_steal(zone: Zone, order: int, start_migratetype: int) -> int:
     return -1
 
 
-def __rmqueue_fallback_v48(zone: Zone, order: int, start_mt: int) -> int:
+def __rmqueue_fallback_v48(zone: Zone, order: int, start_mt: int, alloc_flags: int = 0) -> int:
     """Fall back as v4.8's ``__rmqueue_fallback()`` did: largest block first, steal-or-take.
 
     Used by profiles with ``rmqueue_claim_steal=False``. A stealable block moves its whole
     pageblock's free pages to ``start_mt`` and claims the block when at least half of it was
     free; the remainder of the split lands on ``start_mt``'s lists either way. With
     ``profile.fallback_smallest`` (v4.13), a movable request that cannot claim the block
-    splits the smallest suitable block instead of the largest.
+    splits the smallest suitable block instead of the largest. With ``profile.watermark_boost``
+    every fallback below pageblock order boosts the zone's watermarks first, as v5.0's
+    ``steal_suitable_fallback`` did (1c30844d2dfe), and asks for kswapd when the request may
+    wake it.
     """
     m = zone.machine
     mem = zone.mem
@@ -610,6 +613,9 @@ def __rmqueue_fallback_v48(zone: Zone, order: int, start_mt: int) -> int:
                 and m.profile.fallback_smallest):
             current_order, fallback_mt = _smallest_fallback(zone, order, start_mt)
         pfn = mem.lru_next_mv[base + current_order * MIGRATE_TYPES + fallback_mt] >> 1
+        if current_order < pageblock_order and boost_watermark(zone) \
+                and alloc_flags & ALLOC_KSWAPD:
+            zone.flags |= 1 << ZONE_BOOSTED_WATERMARK
         if can_claim:
             if current_order >= pageblock_order:
                 change_pageblock_range(m, pfn, current_order, start_mt)
@@ -664,7 +670,7 @@ def __rmqueue(zone: Zone, order: int, migratetype: int, alloc_flags: int,
         if pfn < 0 and migratetype == MIGRATE_MOVABLE and alloc_flags & ALLOC_CMA:
             pfn = __rmqueue_cma_fallback(zone, order)
         if pfn < 0:
-            pfn = __rmqueue_fallback_v48(zone, order, migratetype)
+            pfn = __rmqueue_fallback_v48(zone, order, migratetype, alloc_flags)
         return pfn
     level = mode[0]
     if level <= RMQUEUE_NORMAL:
