@@ -61,6 +61,8 @@ class IonSystemHeap:
         self.m = m
         self.uncached_pools = self._create_pools(cached=False, page_alloc=page_alloc)
         self.cached_pools = self._create_pools(cached=True, page_alloc=page_alloc)
+        #: Every pool: the uncached ones, then the cached ones.
+        self.pools = (*self.uncached_pools, *self.cached_pools)
         self.shrinker = Shrinker("ion_system_heap", count_objects=self.ion_heap_shrink_count,
                                  scan_objects=self.ion_heap_shrink_scan)
         register_shrinker(m, self.shrinker)
@@ -144,11 +146,16 @@ class IonSystemHeap:
 
     def pooled_pages(self) -> int:
         """Pages held in all pools."""
-        return sum(p.total() for p in (*self.uncached_pools, *self.cached_pools))
+        return sum(p.total() for p in self.pools)
+
+    def blocks_served(self, order: int) -> tuple[int, int]:
+        """Blocks of ``order`` handed out from the pools and from the page allocator."""
+        pools = [p for p in self.pools if p.order == order]
+        return sum(p.hits for p in pools), sum(p.misses for p in pools)
 
     def destroy(self) -> None:
         """Empty the pools and unregister the shrinker (``ion_system_heap_destroy``)."""
-        for pool in (*self.uncached_pools, *self.cached_pools):
+        for pool in self.pools:
             pool.destroy()
         unregister_shrinker(self.m, self.shrinker)
         if self.check in self.m.state_checkers:
@@ -157,5 +164,4 @@ class IonSystemHeap:
     def check(self) -> list[str]:
         """Return what is wrong with the pools (run by ``m.check_state()``)."""
         held = self.m.allocations()
-        return [problem for pool in (*self.uncached_pools, *self.cached_pools)
-                for problem in pool.check(held)]
+        return [problem for pool in self.pools for problem in pool.check(held)]

@@ -41,6 +41,7 @@ from pagelab.mm.shrinker import (
     register_shrinker,
     unregister_shrinker,
 )
+from pagelab.mm.vmscan import node_lru_pages
 
 if TYPE_CHECKING:
     from pagelab.machine import Machine
@@ -114,8 +115,7 @@ class LowMemoryKiller:
 
     def lowmem_count(self, sc: ShrinkControl) -> int:
         """Return the pages on the LRU lists (``lowmem_count``): what killing could free."""
-        return sum(int(pgdat.vm_stat[vs.NR_INACTIVE_ANON + lru])
-                   for pgdat in self.m.nodes for lru in range(4))
+        return sum(int(node_lru_pages(pgdat)) for pgdat in self.m.nodes)
 
     def other_free(self) -> int:
         """Free pages above the reserves (``NR_FREE_PAGES - totalreserve_pages``)."""

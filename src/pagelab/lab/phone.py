@@ -123,18 +123,14 @@ def run_one(profile: str | KernelProfile, config: PhoneConfig,
         launches=phone.launches, kills=phone.kills,
         lmk_kills=len(phone.lmk.kills) if phone.lmk is not None else 0,
         wall_s=0.0, virtual_s=m.clock.now_ns / 1e9,
-        ion_order4=_ion_order4(phone.ion),
+        ion_order4=dict(zip(("pool", "page allocator"),
+                            phone.ion.blocks_served(KINDS["dmabuf"]), strict=True)),
     )
     # Prove nothing was lost: every owner gives back what it holds, then the state checks.
     phone.release_all()
     m.check_state()
     result.wall_s = time.perf_counter() - start
     return result
-
-
-def _ion_order4(heap: Any) -> dict[str, int]:
-    pools = [p for p in (*heap.uncached_pools, *heap.cached_pools) if p.order == 4]
-    return {"pool": sum(p.hits for p in pools), "page allocator": sum(p.misses for p in pools)}
 
 
 def _driver_migrated(driver: Any) -> int:

@@ -90,9 +90,8 @@ class MmStruct:
         #: The task's ``signal->oom_score_adj`` (-1000..1000): who the killers choose first.
         self.oom_score_adj = 0
         #: A SIGKILL is pending (``fatal_signal_pending``); the task exits when it next runs
-        #: (:meth:`Machine.reap_killed`), with ``killed_ns`` the virtual time of the kill.
+        #: (:meth:`Machine.reap_killed`).
         self.sigkill = False
-        self.killed_ns = 0
         #: What the task's exit releases besides its address space (files, kernel stacks,
         #: driver buffers), as its owner registered it; run once by :meth:`exit_task`.
         self.at_exit: list[Callable[[], None]] = []
@@ -440,9 +439,8 @@ class MmStruct:
 
     def send_sigkill(self) -> None:
         """Deliver SIGKILL (``send_sig(SIGKILL, p, 0)``): the task exits when it next runs."""
-        if not self.sigkill and not self.dead:
+        if not self.dead:
             self.sigkill = True
-            self.killed_ns = self.m.clock.now_ns
 
     def exit_task(self) -> None:
         """The task exits (``do_exit``): its owner's exit hooks, then ``exit_mmap``."""

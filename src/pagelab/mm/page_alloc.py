@@ -492,6 +492,17 @@ def boost_watermark(zone: Zone) -> bool:
     return True
 
 
+def boost_watermark_after_fallback(zone: Zone, alloc_flags: int) -> None:
+    """Boost the watermarks and, if the request may wake kswapd, mark the zone for it.
+
+    The two lines v5.0's ``steal_suitable_fallback`` and v6.15's ``try_to_claim_block`` run
+    before taking from another migratetype's pageblock: kswapd is woken now, as the node may
+    be balanced overall and would not wake on its own.
+    """
+    if boost_watermark(zone) and alloc_flags & ALLOC_KSWAPD:
+        zone.flags |= 1 << ZONE_BOOSTED_WATERMARK
+
+
 def try_to_claim_block(
     zone: Zone, pfn: int, current_order: int, order: int, start_type: int, block_type: int,
     alloc_flags: int,
@@ -509,8 +520,7 @@ def try_to_claim_block(
         nr_added = expand(zone, pfn, order, current_order, start_type)
         account_freepages(zone, nr_added, start_type)
         return pfn
-    if boost_watermark(zone) and alloc_flags & ALLOC_KSWAPD:
-        zone.flags |= 1 << ZONE_BOOSTED_WATERMARK
+    boost_watermark_after_fallback(zone, alloc_flags)
     prep = prep_move_freepages_block(zone, pfn)
     if prep is None:
         return -1
@@ -613,9 +623,8 @@ def __rmqueue_fallback_v48(zone: Zone, order: int, start_mt: int, alloc_flags: i
                 and m.profile.fallback_smallest):
             current_order, fallback_mt = _smallest_fallback(zone, order, start_mt)
         pfn = mem.lru_next_mv[base + current_order * MIGRATE_TYPES + fallback_mt] >> 1
-        if current_order < pageblock_order and boost_watermark(zone) \
-                and alloc_flags & ALLOC_KSWAPD:
-            zone.flags |= 1 << ZONE_BOOSTED_WATERMARK
+        if current_order < pageblock_order:
+            boost_watermark_after_fallback(zone, alloc_flags)
         if can_claim:
             if current_order >= pageblock_order:
                 change_pageblock_range(m, pfn, current_order, start_mt)

@@ -688,7 +688,7 @@ def shrink_node(m: Machine, pgdat: PglistData, sc: ScanControl) -> None:
         prepare_scan_control(m, pgdat, sc)
         shrink_lruvec(m, pgdat.node_id, sc)
         shrink_slab(m, sc.gfp_mask, pgdat.node_id, sc.priority, sc.nr_scanned - nr_scanned,
-                    _node_lru_pages(pgdat))
+                    node_lru_pages(pgdat))
         reclaimed = sc.nr_reclaimed - nr_reclaimed
         if reclaimed:
             pgdat.kswapd_failures = 0
@@ -696,8 +696,9 @@ def shrink_node(m: Machine, pgdat: PglistData, sc: ScanControl) -> None:
             return
 
 
-def _node_lru_pages(pgdat: PglistData) -> int:
-    """The node's evictable LRU pages: v4.8's ``lru_pages``, the shrinkers' denominator."""
+def node_lru_pages(pgdat: PglistData) -> int:
+    """The node's pages on its four evictable LRU lists (the ``NR_*_ANON``/``NR_*_FILE`` node
+    counters): v4.8's ``lru_pages``, the shrinkers' denominator."""
     return sum(pgdat.vm_stat[vs.NR_INACTIVE_ANON + lru] for lru in range(4))
 
 

@@ -1706,19 +1706,9 @@ class ZsPool:
             self._inflight -= 1
 
     def zs_shrinker_count(self, sc: ShrinkControl | None = None) -> int:
-        """Return the pages compaction could free (``zs_shrinker_count``).
-
-        The sum of :meth:`zs_can_compact` over the pool's distinct classes, inlined: reclaim
-        asks on every ``shrink_node``.
-        """
-        allocated, inuse = self._stat_allocated, self._stat_inuse
-        pages = 0
-        for klass in self._distinct_classes:
-            stats = klass.stats
-            spare = stats[allocated] - stats[inuse]
-            if spare > 0:
-                pages += spare // klass.objs_per_zspage * klass.pages_per_zspage
-        return pages
+        """Return the pages compaction could free (``zs_shrinker_count``): the sum of
+        :meth:`zs_can_compact` over the pool's distinct classes."""
+        return sum(map(self.zs_can_compact, self._distinct_classes))
 
     def zs_shrinker_scan(self, sc: ShrinkControl) -> int:
         """Compact the pool for reclaim (``zs_shrinker_scan``): pages freed, or SHRINK_STOP.
