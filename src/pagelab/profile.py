@@ -81,6 +81,11 @@ class KernelProfile:
             the share of the node's LRU pages that this ``shrink_node`` scanned,
             ``4 * nr_scanned / seeks * freeable / (lru_pages + 1)``, and what is left over
             is deferred whole.
+        reclaim_activate_dirty: reclaim activates a dirty page-cache folio it must leave to
+            the flusher (Johannes Weiner, "mm: vmscan: move dirty pages out of the way until
+            they're flushed", c55e8d035b28, v4.12). False follows v4.8: the folio stays on
+            the inactive list (``keep_locked``); both set PG_reclaim, so the end of its
+            writeback moves it to the inactive tail.
         nr_cpus: CPUs (per-CPU pagesets and, later, explorer CPUs).
     """
 
@@ -102,6 +107,7 @@ class KernelProfile:
     compaction_fast_search: bool = True
     compact_retry_feedback: bool = True
     shrink_slab_priority_target: bool = True
+    reclaim_activate_dirty: bool = True
     nr_cpus: int = 2
 
     def __post_init__(self) -> None:
@@ -117,7 +123,7 @@ PROFILES: dict[str, KernelProfile] = {
         fallback_smallest=False,
         migrate_batch=False, compact_same_migratetype=False, compact_finish_pageblock=False,
         fragindex_costly_only=False, compaction_fast_search=False, compact_retry_feedback=False,
-        shrink_slab_priority_target=False,
+        shrink_slab_priority_target=False, reclaim_activate_dirty=False,
     ),
     "pre-4.8": KernelProfile(
         name="pre-4.8", kernel_version="4.7", non_lru_movable=False, pcp_high_order=False,
@@ -125,7 +131,7 @@ PROFILES: dict[str, KernelProfile] = {
         fallback_smallest=False,
         migrate_batch=False, compact_same_migratetype=False, compact_finish_pageblock=False,
         fragindex_costly_only=False, compaction_fast_search=False, compact_retry_feedback=False,
-        shrink_slab_priority_target=False,
+        shrink_slab_priority_target=False, reclaim_activate_dirty=False,
     ),
 }
 

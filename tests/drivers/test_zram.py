@@ -238,3 +238,30 @@ def test_discard_notify_reset() -> None:
     m.check_state()
     with pytest.raises(InvalidArgument, match="was reset"):
         z.write_token(0, 1)
+
+
+@pytest.mark.parametrize(("profile", "movable"), [("pre-4.8", 0), ("v4.8", G.__GFP_MOVABLE),
+                                                  ("mainline", G.__GFP_MOVABLE)])
+def test_handle_allocation_stages(profile: str, movable: int) -> None:
+    """v4.7 and v4.8 try without direct reclaim first, count a write stall, then retry with
+    GFP_NOIO; only the seed's kernel and later add __GFP_MOVABLE; v6.15 has one stage."""
+    m = Machine.build(memory="64M", profile=profile, seed=1)
+    z = Zram(m, "4M")
+    seen: list[int] = []
+    real = z.pool.zs_malloc
+
+    def failing_first(size: int, gfp: int) -> int:
+        seen.append(gfp)
+        return 0 if len(seen) == 1 else real(size, gfp)
+
+    z.pool.zs_malloc = failing_first  # type: ignore[method-assign]
+    rc = z.write_token(0, 7)
+    if profile == "mainline":
+        assert seen == [G.GFP_NOIO | G.__GFP_HIGHMEM | G.__GFP_MOVABLE]
+        assert rc < 0 and z.stats.writestall == 0
+        return
+    assert rc == 0 and z.read_page(0) == z.content.page(7)
+    assert seen == [G.__GFP_KSWAPD_RECLAIM | G.__GFP_NOWARN | G.__GFP_HIGHMEM | movable,
+                    G.GFP_NOIO | G.__GFP_HIGHMEM | movable]
+    assert z.stats.writestall == 1
+    assert z.stats.pages_stored == 1

@@ -37,7 +37,9 @@ Version differences modelled (v4.8 → v6.16):
   __GFP_MOVABLE`` and on failure counts a write stall and retries with ``GFP_NOIO |
   __GFP_HIGHMEM | __GFP_MOVABLE``, recompressing; v6.15 ("zram: remove two-staged handle
   allocation") makes one ``GFP_NOIO | __GFP_HIGHMEM | __GFP_MOVABLE`` attempt. v4.7 (the
-  pre-4.8 profile) allocates with ``GFP_NOIO | __GFP_HIGHMEM``: no movable pages.
+  pre-4.8 profile) has the same two stages without ``__GFP_MOVABLE`` (the seed's zram patch,
+  v5 of May 2016, adds the flag to both; the stages came with v4.7's per-cpu compression
+  streams, 43209ea3d4a2); before v4.7 one ``GFP_NOIO | __GFP_HIGHMEM`` attempt.
 * the old contents of a slot: v4.8 frees them after the new object is stored, mainline first.
 * ``mm_stat``: 7 fields in v4.8, 9 in mainline (``mm_stat_show``).
 
@@ -94,8 +96,9 @@ GFP_ZRAM_FAST = (_gfp.__GFP_KSWAPD_RECLAIM | _gfp.__GFP_NOWARN | _gfp.__GFP_HIGH
                  | _gfp.__GFP_MOVABLE)
 #: Slow path (v4.8 .. v6.14) and the only attempt since v6.15.
 GFP_ZRAM_SLOW = _gfp.GFP_NOIO | _gfp.__GFP_HIGHMEM | _gfp.__GFP_MOVABLE
-#: v4.7: ``zs_create_pool(name, GFP_NOIO | __GFP_HIGHMEM)``.
-GFP_ZRAM_V47 = _gfp.GFP_NOIO | _gfp.__GFP_HIGHMEM
+#: v4.7: the two stages without ``__GFP_MOVABLE`` (what the seed's zram patch changed).
+GFP_ZRAM_FAST_V47 = GFP_ZRAM_FAST & ~_gfp.__GFP_MOVABLE
+GFP_ZRAM_SLOW_V47 = GFP_ZRAM_SLOW & ~_gfp.__GFP_MOVABLE
 
 
 def page_same_filled(data: bytes) -> int | None:
@@ -402,10 +405,10 @@ class Zram:
         return 0
 
     def _gfp_fast(self) -> int:
-        return GFP_ZRAM_FAST if self._movable else GFP_ZRAM_V47
+        return GFP_ZRAM_FAST if self._movable else GFP_ZRAM_FAST_V47
 
     def _gfp_slow(self) -> int:
-        return GFP_ZRAM_SLOW if self._movable else GFP_ZRAM_V47
+        return GFP_ZRAM_SLOW if self._movable else GFP_ZRAM_SLOW_V47
 
     def _write_page_v48(self, index: int, data: bytes) -> int:
         """v4.8 ``zram_bvec_write`` for a whole page (v4.7 with the pre-4.8 profile)."""
@@ -422,14 +425,11 @@ class Zram:
         if clen > MAX_ZPAGE_SIZE_V48:
             clen = PAGE_SIZE
             payload = data
-        if not self._movable:
-            handle = pool.zs_malloc(clen, GFP_ZRAM_V47)  # v4.7: one attempt
-        else:
-            handle = pool.zs_malloc(clen, GFP_ZRAM_FAST)
-            if not handle:
-                st.writestall += 1
-                handle = pool.zs_malloc(clen, GFP_ZRAM_SLOW)
-                # goto compress_again: the same data compresses to the same bytes
+        handle = pool.zs_malloc(clen, self._gfp_fast())
+        if not handle:
+            st.writestall += 1
+            handle = pool.zs_malloc(clen, self._gfp_slow())
+            # goto compress_again: the same data compresses to the same bytes
         if not handle:
             return -errno.ENOMEM
         alloced_pages = pool.zs_get_total_pages()

@@ -23,6 +23,7 @@ from pagelab.errors import InvalidArgument, ModelBug
 from pagelab.mm import page_flags as pf
 from pagelab.mm import swap
 from pagelab.mm import vmstat as vs
+from pagelab.mm.filemap import filemap_add_folio
 from pagelab.mm.gfp import GFP_HIGHUSER_MOVABLE, parse_gfp
 from pagelab.mm.rmap import (
     PTE_NONE,
@@ -260,16 +261,8 @@ class MmStruct:
         pfn = m.alloc_page_raw(GFP_HIGHUSER_MOVABLE, 0, m.cpu % m.nr_nodes)
         if pfn < 0:
             return -1
-        mem.mapping_mv[pfn] = file.mapping_word
-        mem.index_mv[pfn] = index
         mem.token_mv[pfn] = self._disk_token(file, index)
-        file.pages[index] = pfn
-        if refault:
-            from pagelab.mm import vmscan
-
-            vmscan.workingset_refault(m, pfn, True)
-        swap.folio_add_lru(m, pfn)
-        m.nodes[m.page_zone(pfn).node].vm_stat[vs.NR_FILE_PAGES] += 1
+        filemap_add_folio(m, file, pfn, index, refault)
         return pfn
 
     def _disk_token(self, file: File, index: int) -> int:

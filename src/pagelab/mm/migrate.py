@@ -362,8 +362,26 @@ def migrate_folio(m: Machine, dst: int, src: int, mode: MigrateMode) -> int:
         owner.pages[mem.index_mv[src]] = dst
         mem.refcount_mv[dst] += 1
         mem.refcount_mv[src] -= 1
+        _move_file_stats(m, dst, src)
     folio_migrate_flags(m, dst, src)
     return MIGRATEPAGE_SUCCESS
+
+
+def _move_file_stats(m: Machine, dst: int, src: int) -> None:
+    """Move a page-cache folio's counts to the new folio's node and zone (as
+    ``folio_migrate_mapping`` does when they differ): NR_FILE_PAGES, and for a dirty folio
+    NR_FILE_DIRTY and NR_ZONE_WRITE_PENDING."""
+    old_zone, new_zone = m.page_zone(src), m.page_zone(dst)
+    if old_zone is new_zone:
+        return
+    dirty = m.mem.flags_mv[src] >> pf.PG_dirty & 1
+    old_node, new_node = m.nodes[old_zone.node], m.nodes[new_zone.node]
+    old_node.vm_stat[vs.NR_FILE_PAGES] -= 1
+    new_node.vm_stat[vs.NR_FILE_PAGES] += 1
+    old_node.vm_stat[vs.NR_FILE_DIRTY] -= dirty
+    new_node.vm_stat[vs.NR_FILE_DIRTY] += dirty
+    old_zone.vm_stat[vs.NR_ZONE_WRITE_PENDING] -= dirty
+    new_zone.vm_stat[vs.NR_ZONE_WRITE_PENDING] += dirty
 
 
 _MIGRATED_FLAGS = (1 << pf.PG_referenced | 1 << pf.PG_uptodate | 1 << pf.PG_active

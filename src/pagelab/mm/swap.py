@@ -30,6 +30,8 @@ __all__ = [
     "LRU_UNEVICTABLE",
     "folio_add_lru",
     "folio_lru_list",
+    "folio_mark_accessed",
+    "folio_rotate_reclaimable",
     "lru_add_drain",
     "lruvec_add_folio",
     "lruvec_del_folio",
@@ -94,6 +96,43 @@ def folio_add_lru(m: Machine, pfn: int) -> None:
         m.preempt("lru_lock", pfn)
     flags[pfn] = flags[pfn] | _LRU
     lruvec_add_folio(m, pfn)
+
+
+def folio_mark_accessed(m: Machine, pfn: int) -> None:
+    """Note a use of a page-cache folio that no page table saw (``folio_mark_accessed``).
+
+    The first use sets PG_referenced; a second one, on an inactive evictable folio, activates
+    it (``folio_activate``, counting ``pgactivate``) and clears the bit. A folio not on the LRU
+    yet only keeps PG_referenced (the kernel activates it in its LRU batch).
+    """
+    mem = m.mem
+    flags = mem.flags_mv
+    value = flags[pfn]
+    if not value >> pf.PG_referenced & 1:
+        flags[pfn] = value | 1 << pf.PG_referenced
+        return
+    if value >> pf.PG_active & 1 or value >> pf.PG_unevictable & 1 or not value & _LRU:
+        return
+    lruvec_del_folio(m, pfn)
+    flags[pfn] = (value | 1 << pf.PG_active) & ~(1 << pf.PG_referenced)
+    lruvec_add_folio(m, pfn)
+    m.vm_events[vs.PGACTIVATE] += folio_nr_pages(m, pfn)
+
+
+def folio_rotate_reclaimable(m: Machine, pfn: int) -> None:
+    """Move a folio whose writeback reclaim waited for to the inactive tail (``pgrotated``).
+
+    Models ``folio_rotate_reclaimable``: only a clean, unlocked, evictable, inactive folio on
+    the LRU moves, so that the next reclaim pass frees it first.
+    """
+    value = m.mem.flags_mv[pfn]
+    if (value & (1 << pf.PG_locked | 1 << pf.PG_dirty | 1 << pf.PG_unevictable
+                 | 1 << pf.PG_active) or not value & _LRU):
+        return
+    node = m.page_zone(pfn).node
+    m.mem.list_del(pfn)
+    m.mem.list_add_tail(pfn, m.lru_list_head(node, folio_lru_list(m, pfn)))
+    m.vm_events[vs.PGROTATED] += folio_nr_pages(m, pfn)
 
 
 def lru_add_drain(m: Machine) -> None:

@@ -27,8 +27,9 @@ Named simplifications:
   events, on the same virtual clock. kswapd's 100 ms nap before sleeping is a deadline: a
   wake-up before it counts ``kswapd_low_wmark_hit_quickly``.
 * no memory cgroups (one lruvec per node); shrinkers without memcg or NUMA awareness
-  (:mod:`pagelab.mm.shrinker`; no slab caches, as the model has no slab allocator); no dirty
-  or writeback page-cache pages (files are read-only: clean pages drop at once), no throttling
+  (:mod:`pagelab.mm.shrinker`; no slab caches, as the model has no slab allocator); reclaim
+  never writes a dirty page-cache folio (the kernel's kswapd may, once the tail of the list is
+  full of them: ``PGDAT_DIRTY``); it sets PG_reclaim and leaves it to the flusher. No throttling
   (``too_many_isolated``, ``reclaim_throttle``), no shadow entries (every refault of an
   evicted page counts as a workingset activation, which ``sc->may_deactivate`` compares with
   the last snapshot), and ``get_scan_count`` splits anon/file by swappiness without the
@@ -232,7 +233,7 @@ def folio_check_references(m: Machine, pfn: int, exec_mapped: bool) -> int:
     A second page-table reference, or one with PG_referenced already set, activates;
     executable file folios activate on their first use; a single reference keeps the folio
     inactive one more round (and sets PG_referenced). Unreferenced: reclaim (a file folio with
-    PG_referenced only "if clean", which the model's read-only files always are).
+    PG_referenced only "if clean": :func:`shrink_folio_list` keeps a dirty one).
     """
 
     mem = m.mem
@@ -474,6 +475,12 @@ def _shrink_one(m: Machine, pfn: int, sc: ScanControl, stat: _ReclaimStat) -> in
         if pf.page_mapped(mem, pfn):
             stat.nr_unmap_fail += 1
             return _ACTIVATE
+    if not anon and mem.flags_mv[pfn] >> pf.PG_dirty & 1:
+        # Only the flusher writes file folios here (see the module docstring): count it,
+        # mark it to be rotated when written, and move it out of reclaim's way (v4.12+).
+        m.nodes[m.page_zone(pfn).node].vm_stat[vs.NR_VMSCAN_IMMEDIATE] += 1
+        mem.flags_mv[pfn] = mem.flags_mv[pfn] | 1 << pf.PG_reclaim
+        return _ACTIVATE if m.profile.reclaim_activate_dirty else _KEEP
     if anon:
         if not sc.may_writepage:
             _undo_swap_out(m, pfn, slot)
