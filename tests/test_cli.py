@@ -42,6 +42,10 @@ def test_procfs_prints_a_simulated_file(capsys: pytest.CaptureFixture[str]) -> N
     (["procfs", "slabinfo", "--memory", "256M"], "unknown file"),
     (["demo", "--memory", "256M", "--fill", "2"], "target_fill"),
     (["demo", "--memory", "256M", "--profile", "v9.9"], "unknown profile"),
+    (["experiment", "zram_dd", "--files", "1"], "at least 2"),
+    (["experiment", "zram_dd", "--after", "v9.9"], "unknown profile"),
+    (["experiment", "zram_dd", "--memory", "48M", "--files", "2", "--file-size", "64M",
+      "--disksize", "128M", "--jobs", "1"], "give more memory"),
 ])
 def test_bad_input_is_one_line_and_exit_2(argv: list[str], message: str,
                                           capsys: pytest.CaptureFixture[str]) -> None:
@@ -49,6 +53,15 @@ def test_bad_input_is_one_line_and_exit_2(argv: list[str], message: str,
     err = capsys.readouterr().err
     assert message in err
     assert err.count("\n") == 1 and err.startswith("pagelab: error: ")
+
+
+def test_zram_dd_prints_both_kernels_and_the_changelog(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["experiment", "zram_dd", "--memory", "128M", "--files", "2", "--file-size",
+                "8M", "--disksize", "64M", "--jobs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "pre-4.8: /proc/buddyinfo" in out and "v4.8: /proc/buddyinfo" in out
+    assert "changelog old" in out and "25.7%" in out
 
 
 RUN_SMALL = ["run", "--memory", "640M", "--duration", "2", "--apps", "2", "--jobs", "1"]

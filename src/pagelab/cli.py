@@ -324,6 +324,47 @@ def experiment_fragmenter(
         out.print(f"{name} {delta}")
 
 
+@experiment_app.command("zram_dd")
+def experiment_zram_dd(
+    memory: Annotated[str, typer.Option(help="RAM of the guest.")] = "1G",
+    files: Annotated[int, typer.Option(help="dd processes and files.")] = 8,
+    file_size: Annotated[str, typer.Option(help="Bytes each dd copies.")] = "128M",
+    bs: Annotated[str, typer.Option(help="dd's buffer (and a CPU's time slice).")] = "1M",
+    disksize: Annotated[str, typer.Option(help="zram0's size.")] = "2G",
+    before: Annotated[str, typer.Option(help="Kernel profile without the seed.")] = "pre-4.8",
+    after: Annotated[str, typer.Option(help="Kernel profile with it.")] = "v4.8",
+    seed: Annotated[int, typer.Option(help="Seed (the partition's contents).")] = 1,
+    jobs: Annotated[int, typer.Option(help="Processes (one kernel each).")] = 2,
+) -> None:
+    """Run the test in the seed's zram patch: dd eight files onto ext4 on zram, delete half,
+    fstrim, compact_memory; print buddyinfo and compare with the changelog's own figures."""
+    from pagelab.lab.zram_dd import compare_rows, run_kernels
+    from pagelab.profile import resolve_profile
+    from pagelab.workloads.zram_dd import ZramDdConfig
+
+    config = ZramDdConfig(memory=memory, files=files, file_size=file_size, bs=bs,
+                          disksize=disksize, seed=seed)
+    config.validate()  # one-line errors before the progress bar starts
+    for kernel in (before, after):
+        resolve_profile(kernel)
+    with Progress(console=err, transient=True, disable=not err.is_terminal) as bar:
+        bar.add_task(f"{before} and {after}: {files} x dd of {file_size}", total=None)
+        results = run_kernels(config, (before, after), jobs=jobs)
+    for result in results:
+        out.print(f"[bold]{result.profile}: /proc/buddyinfo at init, then after "
+                  f"compact_memory[/bold]")
+        out.print(result.buddyinfo_init, end="")
+        out.print(result.buddyinfo_compaction, end="")
+    columns, rows = compare_rows(results)
+    table = Table(title="The seed's zram test: the model and the changelog's guests")
+    table.add_column("")
+    for column in columns:
+        table.add_column(column, justify="right")
+    for row in rows:
+        table.add_row(*row)
+    out.print(table)
+
+
 class Strategy(StrEnum):
     """How ``pagelab explore`` picks schedules."""
 

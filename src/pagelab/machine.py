@@ -522,10 +522,10 @@ class Machine:
 
     def dirty_thresholds(self) -> tuple[int, int]:
         """Return (nr_dirty_threshold, nr_dirty_background_threshold) with default ratios."""
-        available = sum(z.vm_stat[vs.NR_FREE_PAGES] for z in self.zones)
-        available -= sum(n.totalreserve_pages for n in self.nodes)
-        available = max(available, 0)
-        return available * 20 // 100, available * 10 // 100
+        from pagelab.mm.page_writeback import global_dirty_limits
+
+        background, dirty = global_dirty_limits(self)
+        return dirty, background
 
     def lru_list_head(self, nid: int, lru: int) -> int:
         """Return the list-head index of node ``nid``'s LRU list ``lru``."""

@@ -296,3 +296,41 @@ class ReclaimMachine(RuleBasedStateMachine):
 
 TestReclaimMachine = ReclaimMachine.TestCase
 TestReclaimMachine.settings = settings(max_examples=12, stateful_step_count=20, deadline=None)
+
+
+@pytest.mark.parametrize(("profile", "dirty_lru"), [("v4.8", "inactive_file"),
+                                                    ("mainline", "active_file")])
+def test_dirty_file_pages_wait_for_the_flusher(profile: str, dirty_lru: str) -> None:
+    """Reclaim frees clean page cache but leaves dirty pages to the flusher: PG_reclaim set,
+    nr_vmscan_immediate_reclaim counted, kept inactive (v4.8) or activated (v4.12+); the end
+    of their writeback rotates an inactive one to the tail, where reclaim frees it."""
+    from pagelab.mm.filemap import FGP_CREAT, folio_end_writeback
+    from pagelab.mm.filemap import __filemap_get_folio as get_folio
+    from pagelab.mm.page_writeback import folio_clear_dirty_for_io, folio_mark_dirty
+    from pagelab.mm.swap import LRU_INACTIVE_FILE, lru_names
+
+    m = Machine.build(memory="64M", profile=profile, seed=1)
+    f = File(m, "f")
+    pfns = [get_folio(m, f, i, FGP_CREAT, G.GFP_HIGHUSER_MOVABLE, token=i + 1) for i in range(8)]
+    for pfn in pfns[::2]:
+        folio_mark_dirty(m, pfn)
+    sc = vmscan.ScanControl(nr_to_reclaim=32, gfp_mask=G.GFP_KERNEL, order=0, reclaim_idx=3)
+    folios, _ = vmscan.isolate_lru_folios(m, 0, LRU_INACTIVE_FILE, 8, sc)
+    kept, freed = vmscan.shrink_folio_list(m, folios, sc, vmscan._ReclaimStat())
+    vmscan.move_folios_to_lru(m, kept)
+    assert freed == 4 and sorted(kept) == sorted(pfns[::2])
+    assert sorted(f.pages.values()) == sorted(pfns[::2])
+    assert m.vmstat["nr_vmscan_immediate_reclaim"] == 4
+    for pfn in kept:
+        assert m.mem.flags_mv[pfn] >> pf.PG_reclaim & 1
+        assert lru_names[vmscan.swap.folio_lru_list(m, pfn)] == dirty_lru
+    for pfn in kept:
+        folio_clear_dirty_for_io(m, pfn)
+        folio_end_writeback(m, pfn)
+        assert not m.mem.flags_mv[pfn] >> pf.PG_reclaim & 1
+    assert m.vmstat["pgrotated"] == (4 if dirty_lru == "inactive_file" else 0)
+    if dirty_lru == "inactive_file":
+        folios, _ = vmscan.isolate_lru_folios(m, 0, LRU_INACTIVE_FILE, 4, sc)
+        kept, freed = vmscan.shrink_folio_list(m, folios, sc, vmscan._ReclaimStat())
+        assert freed == 4 and not f.pages
+    m.check_state()
