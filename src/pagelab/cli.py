@@ -338,15 +338,12 @@ def experiment_zram_dd(
 ) -> None:
     """Run the test in the seed's zram patch: dd eight files onto ext4 on zram, delete half,
     fstrim, compact_memory; print buddyinfo and compare with the changelog's own figures."""
-    from pagelab.lab.zram_dd import compare_rows, run_kernels
-    from pagelab.profile import resolve_profile
+    from pagelab.lab.zram_dd import check_kernels, compare_rows, run_kernels
     from pagelab.workloads.zram_dd import ZramDdConfig
 
     config = ZramDdConfig(memory=memory, files=files, file_size=file_size, bs=bs,
                           disksize=disksize, seed=seed)
-    config.validate()  # one-line errors before the progress bar starts
-    for kernel in (before, after):
-        resolve_profile(kernel)
+    check_kernels(config, (before, after))  # one-line errors before the progress bar starts
     with Progress(console=err, transient=True, disable=not err.is_terminal) as bar:
         bar.add_task(f"{before} and {after}: {files} x dd of {file_size}", total=None)
         results = run_kernels(config, (before, after), jobs=jobs)

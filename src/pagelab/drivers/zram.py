@@ -362,15 +362,7 @@ class Zram:
         comp_len = len(comp)
         if comp_len >= self.huge_class_size:
             return self._write_incompressible_page(index, data)
-        if self._single_alloc:
-            handle = pool.zs_malloc(comp_len, self._gfp_slow())
-        else:
-            handle = pool.zs_malloc(comp_len, self._gfp_fast())
-            if handle <= 0:
-                st.writestall += 1
-                handle = pool.zs_malloc(comp_len, self._gfp_slow())
-                if handle > 0:
-                    comp = self.zcomp_compress(data)  # compress_again
+        handle = self._alloc_handle(comp_len)
         if handle <= 0:
             return handle if handle < 0 else -errno.ENOMEM
         if not self.zram_can_store_page():
@@ -404,6 +396,23 @@ class Zram:
         st.pages_stored += 1
         return 0
 
+    def _alloc_handle(self, size: int) -> int:
+        """zram's handle allocation in ``zram_bvec_write``/``zram_write_page``.
+
+        v4.7..v6.14 try without direct reclaim first and, failing, count a write stall and
+        retry with ``GFP_NOIO`` (the kernel then compresses again, ``compress_again``: the
+        same bytes, so the model keeps the first result); v6.15 makes one ``GFP_NOIO``
+        attempt. Returns the handle, or zs_malloc's failure (0, or -errno since v6.x).
+        """
+        pool = self.pool
+        if self._single_alloc:
+            return pool.zs_malloc(size, self._gfp_slow())
+        handle = pool.zs_malloc(size, self._gfp_fast())
+        if handle <= 0:
+            self.stats.writestall += 1
+            handle = pool.zs_malloc(size, self._gfp_slow())
+        return handle
+
     def _gfp_fast(self) -> int:
         return GFP_ZRAM_FAST if self._movable else GFP_ZRAM_FAST_V47
 
@@ -425,11 +434,7 @@ class Zram:
         if clen > MAX_ZPAGE_SIZE_V48:
             clen = PAGE_SIZE
             payload = data
-        handle = pool.zs_malloc(clen, self._gfp_fast())
-        if not handle:
-            st.writestall += 1
-            handle = pool.zs_malloc(clen, self._gfp_slow())
-            # goto compress_again: the same data compresses to the same bytes
+        handle = self._alloc_handle(clen)
         if not handle:
             return -errno.ENOMEM
         alloced_pages = pool.zs_get_total_pages()

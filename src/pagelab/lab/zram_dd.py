@@ -17,7 +17,8 @@ from pagelab.machine import Machine
 from pagelab.profile import KernelProfile, resolve_profile
 from pagelab.workloads.zram_dd import PUBLISHED, ZramDdConfig, ZramDdResult, run_zram_dd
 
-__all__ = ["HIGH_ORDER", "compare_rows", "high_order_share", "run_kernels", "run_one"]
+__all__ = ["HIGH_ORDER", "check_kernels", "compare_rows", "high_order_share", "run_kernels",
+           "run_one"]
 
 #: The smallest order counted as "high" in the comparison.
 HIGH_ORDER = 5
@@ -41,13 +42,18 @@ def run_one(profile: str | KernelProfile, config: ZramDdConfig) -> ZramDdResult:
     return result
 
 
+def check_kernels(config: ZramDdConfig, kernels: Sequence[str | KernelProfile]) -> None:
+    """Raise the PagelabError a run would meet first: a bad configuration or profile."""
+    config.validate()
+    for kernel in kernels:
+        resolve_profile(kernel)
+
+
 def run_kernels(config: ZramDdConfig, kernels: Sequence[str | KernelProfile] = ("pre-4.8",
                                                                                "v4.8"),
                 jobs: int = 2) -> list[ZramDdResult]:
     """Run the test on each kernel; ``jobs > 1`` uses that many "spawn" processes."""
-    config.validate()
-    for kernel in kernels:
-        resolve_profile(kernel)
+    check_kernels(config, kernels)
     if jobs <= 1 or len(kernels) == 1:
         return [run_one(kernel, config) for kernel in kernels]
     ctx = multiprocessing.get_context("spawn")

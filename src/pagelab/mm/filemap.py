@@ -21,10 +21,11 @@ from pagelab.errors import ModelBug
 from pagelab.mm import page_flags as pf
 from pagelab.mm import swap
 from pagelab.mm import vmstat as vs
+from pagelab.mm.page_writeback import folio_cancel_dirty
+from pagelab.mm.rmap import AddressSpace
 
 if TYPE_CHECKING:
     from pagelab.machine import Machine
-    from pagelab.mm.rmap import AddressSpace
 
 __all__ = [
     "FGP_ACCESSED",
@@ -175,9 +176,6 @@ def filemap_remove_folio(m: Machine, pfn: int) -> None:
     caller holds its own): a dirty folio is cleaned without being written
     (``folio_account_cleaned``); NR_FILE_PAGES drops; the last reference frees the folio.
     """
-    from pagelab.mm.page_writeback import folio_cancel_dirty
-    from pagelab.mm.rmap import AddressSpace
-
     mem = m.mem
     mapping = m.mappings.get(pf.mapping_owner(mem.mapping_mv[pfn]))
     if not isinstance(mapping, AddressSpace) or pf.page_mapped(mem, pfn):

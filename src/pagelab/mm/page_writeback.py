@@ -66,9 +66,11 @@ def global_dirty_limits(m: Machine, dirty_ratio: int = VM_DIRTY_RATIO,
     return bg_thresh, thresh
 
 
-def _account(m: Machine, pfn: int, delta: int) -> None:
+def _account(m: Machine, pfn: int, delta: int, dirtied: int = 0) -> None:
     zone = m.page_zone(pfn)
-    m.nodes[zone.node].vm_stat[vs.NR_FILE_DIRTY] += delta
+    node_stat = m.nodes[zone.node].vm_stat
+    node_stat[vs.NR_FILE_DIRTY] += delta
+    node_stat[vs.NR_DIRTIED] += dirtied
     zone.vm_stat[vs.NR_ZONE_WRITE_PENDING] += delta
 
 
@@ -81,8 +83,7 @@ def folio_mark_dirty(m: Machine, pfn: int) -> bool:
     if flags[pfn] & _DIRTY:
         return False
     flags[pfn] = flags[pfn] | _DIRTY
-    _account(m, pfn, 1)
-    m.nodes[m.page_zone(pfn).node].vm_stat[vs.NR_DIRTIED] += 1
+    _account(m, pfn, 1, dirtied=1)
     return True
 
 

@@ -67,7 +67,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pagelab.drivers.zram import ContentModel, Zram
-from pagelab.errors import BadConfiguration, InvalidArgument
+from pagelab.errors import BadConfiguration, InvalidArgument, StateCheckFailed
 from pagelab.machine import Machine
 from pagelab.mm import gfp as G  # noqa: N812 (the kernel's flag names)
 from pagelab.mm import vmstat as vs
@@ -85,6 +85,7 @@ from pagelab.mm.page_writeback import (
 )
 from pagelab.mm.rmap import AddressSpace
 from pagelab.mm.truncate import truncate_inode_pages
+from pagelab.workloads.phone import mixed_pageblocks
 
 __all__ = ["PUBLISHED", "ZramDdConfig", "ZramDdResult", "run_zram_dd"]
 
@@ -119,6 +120,14 @@ _COUNTERS = ("pgmigrate_success", "pgmigrate_fail", "compact_migrate_scanned",
              "nr_dirtied", "nr_written", "pgrotated")
 
 
+def _size_pages(size: str) -> int:
+    """``size`` in pages; InvalidArgument unless it is a positive multiple of the page size."""
+    value = parse_size(size)
+    if value <= 0 or value % (1 << PAGE_SHIFT):
+        raise InvalidArgument(f"{size!r}: give a positive multiple of 4K such as '1M'")
+    return value >> PAGE_SHIFT
+
+
 @dataclass(frozen=True)
 class ZramDdConfig:
     """The test's parameters; the defaults are the changelog's (see the module docstring)."""
@@ -133,22 +142,16 @@ class ZramDdConfig:
     same_filled: float = 0.15
     seed: int = 1
 
-    def pages(self, size: str) -> int:
-        value = parse_size(size)
-        if value <= 0 or value % (1 << PAGE_SHIFT):
-            raise InvalidArgument(f"{size!r}: give a positive multiple of 4K such as '1M'")
-        return value >> PAGE_SHIFT
-
     def validate(self) -> None:
         """Raise InvalidArgument for an impossible test."""
         if self.files < 2:
             raise InvalidArgument(f"files={self.files}: the test deletes every other file; "
                                   f"give at least 2")
-        file_pages, bs_pages = self.pages(self.file_size), self.pages(self.bs)
+        file_pages, bs_pages = _size_pages(self.file_size), _size_pages(self.bs)
         if file_pages % bs_pages:
             raise InvalidArgument(f"file_size {self.file_size} is not a multiple of bs "
                                   f"{self.bs}")
-        if self.files * file_pages > self.pages(self.disksize):
+        if self.files * file_pages > _size_pages(self.disksize):
             raise InvalidArgument(f"{self.files} files of {self.file_size} do not fit a "
                                   f"{self.disksize} zram disk: give a larger disksize")
 
@@ -191,15 +194,17 @@ class ZramDd:
         config.validate()
         self.m = m
         self.config = config
-        self.file_pages = config.pages(config.file_size)
-        self.bs_pages = config.pages(config.bs)
+        self.file_pages = _size_pages(config.file_size)
+        self.bs_pages = _size_pages(config.bs)
         content = ContentModel(config.compressibility, spread=config.spread,
                                same_filled=config.same_filled, seed=config.seed)
         self.zram = Zram(m, config.disksize, content=content, comp_algorithm="lz4")
         self.vda1 = AddressSpace(m, "vda1")
         self.vda1_tokens = np.zeros(self.file_pages, dtype=np.uint32)
         self.dds = [_Dd(m, i + 1, self.bs_pages) for i in range(config.files)]
-        self.dirty_order: list[_Dd] = []  # the flusher's b_dirty list, oldest first
+        self.dirty_order: deque[_Dd] = deque()  # the flusher's b_dirty list, oldest first
+        # After the copies, whatever compaction moves must still hold the partition's bytes.
+        m.state_checkers.append(self.verify)
 
     # --- the steps ---------------------------------------------------------------------------
 
@@ -277,24 +282,31 @@ class ZramDd:
         return sum(int(p.vm_stat[vs.NR_FILE_DIRTY]) for p in self.m.nodes)
 
     def balance_dirty_pages(self) -> None:
-        """Start background writeback above the free-run ceiling; run it to the background
-        threshold (``balance_dirty_pages`` and ``wb_check_background_flush``)."""
+        """A writer's dirty check (``balance_dirty_pages``): above the free-run ceiling it
+        starts background writeback, which the model runs at once."""
         bg_thresh, thresh = global_dirty_limits(self.m)
-        if self.nr_dirty() <= (bg_thresh + thresh) // 2:  # dirty_freerun_ceiling
-            return
+        if self.nr_dirty() > (bg_thresh + thresh) // 2:  # dirty_freerun_ceiling
+            self.wb_writeback(bg_thresh)
+
+    def wb_writeback(self, bg_thresh: int) -> None:
+        """Background writeback (``wb_writeback``): whole chunks of the dirty inodes in turn,
+        oldest dirtied first, while the dirty pages are above ``bg_thresh``."""
         while self.dirty_order and self.nr_dirty() > bg_thresh:
-            self.writeback_chunk()
+            dd = self.dirty_order.popleft()
+            self.writeback_single_inode(dd, MIN_WRITEBACK_PAGES)
+            if dd.dirtied:
+                self.dirty_order.append(dd)  # requeue_io: to the back of the queue
 
-    def writeback_chunk(self) -> None:
-        """Write the oldest dirty inode's next chunk, then requeue it (``writeback_sb_inodes``)."""
-        dd = self.dirty_order.pop(0)
-        chunk, dd.dirtied = dd.dirtied[:MIN_WRITEBACK_PAGES], dd.dirtied[MIN_WRITEBACK_PAGES:]
+    def writeback_single_inode(self, dd: _Dd, nr_to_write: int) -> None:
+        """Write the file's next ``nr_to_write`` dirty pages in index order
+        (``__writeback_single_inode`` with ``wbc->nr_to_write``)."""
+        chunk, dd.dirtied = dd.dirtied[:nr_to_write], dd.dirtied[nr_to_write:]
         for index in chunk:
-            self._writepage(dd, index)
-        if dd.dirtied:
-            self.dirty_order.append(dd)  # requeue_io: to the back of the queue
+            self.writepage(dd, index)
 
-    def _writepage(self, dd: _Dd, index: int) -> None:
+    def writepage(self, dd: _Dd, index: int) -> None:
+        """Clean one page and store it in zram0 (the file's ``writepages`` for one page, then
+        ``zram_bvec_write`` and ``folio_end_writeback``)."""
         m = self.m
         pfn = dd.file.pages.get(index, -1)
         if pfn < 0 or not folio_clear_dirty_for_io(m, pfn):
@@ -339,8 +351,8 @@ class ZramDd:
 
 
 def _free_blocks(m: Machine) -> dict[str, list[int]]:
-    return {z.name: [int(sum(z.free_count[o])) for o in range(NR_PAGE_ORDERS)]
-            for z in m.zones if z.present_pages}
+    return {z.name: [int(z.nr_free[o]) for o in range(NR_PAGE_ORDERS)]
+            for z in m.populated_zones()}
 
 
 def run_zram_dd(m: Machine, config: ZramDdConfig | None = None,
@@ -356,12 +368,10 @@ def run_zram_dd(m: Machine, config: ZramDdConfig | None = None,
     test.remove_odd_files()
     problems = test.verify()
     if problems:
-        raise AssertionError("; ".join(problems[:5]))
+        raise StateCheckFailed("; ".join(problems[:5]))
     init_text, free_init = m.procfs("buddyinfo"), _free_blocks(m)
     say("compact_memory", 1.0)
     sysctl_compaction_handler(m, 1)
-    from pagelab.io.model_procfs import pagetypeinfo_showmixedcount
-
     return ZramDdResult(
         profile=m.profile.name, buddyinfo_init=init_text,
         buddyinfo_compaction=m.procfs("buddyinfo"), free_init=free_init,
@@ -369,8 +379,7 @@ def run_zram_dd(m: Machine, config: ZramDdConfig | None = None,
         counters={name: m.vmstat[name] - before[name] for name in _COUNTERS},
         mm_stat=test.zram.mm_stat(), pool_pages=test.zram.pool.zs_get_total_pages(),
         pool_pages_migrated=test.zram.pool.pages_migrated - migrated_before,
-        mixed_blocks=sum(sum(pagetypeinfo_showmixedcount(m, z)) for z in m.zones
-                         if z.present_pages),
+        mixed_blocks=mixed_pageblocks(m),
         bdev_cache_pages=len(test.vda1.pages),
         file_cache_pages=sum(len(dd.file.pages) for dd in test.dds),
     )
