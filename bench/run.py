@@ -205,6 +205,26 @@ def bench_phone() -> dict[str, object]:
     return figures
 
 
+def bench_zram_dd() -> dict[str, object]:
+    """`pagelab experiment zram_dd` with its defaults: both kernels, two processes."""
+    from pagelab.lab.zram_dd import high_order_share, run_kernels
+    from pagelab.workloads.zram_dd import ZramDdConfig
+
+    start = time.perf_counter()
+    results = run_kernels(ZramDdConfig(), jobs=2)
+    figures: dict[str, object] = {"wall_s": round(time.perf_counter() - start, 1)}
+    for r in results:
+        tag = r.profile
+        figures[f"{tag}_run_wall_s"] = round(r.wall_s, 1)
+        for stage, free in (("init", r.free_init), ("compacted", r.free_compaction)):
+            total, share = high_order_share(free)
+            figures[f"{tag}_free_{stage}"] = total
+            figures[f"{tag}_high_share_{stage}"] = round(share, 4)
+        figures[f"{tag}_pgmigrate_success"] = r.counters["pgmigrate_success"]
+        figures[f"{tag}_zsmalloc_migrated"] = r.pool_pages_migrated
+    return figures
+
+
 def bench_preempt_overhead() -> dict[str, object]:
     """Count preemption points hit by compaction, to bound the layer's cost when not exploring."""
     m = Machine.build(memory="4G", seed=1)
@@ -239,6 +259,7 @@ def bench_preempt_overhead() -> dict[str, object]:
 
 BENCHMARKS: dict[str, Callable[[], dict[str, object]]] = {
     "phone": bench_phone,
+    "zram_dd": bench_zram_dd,
     "explore": bench_explore,
     "preempt_overhead": bench_preempt_overhead,
     "compaction": bench_compaction,

@@ -86,6 +86,12 @@ class KernelProfile:
             they're flushed", c55e8d035b28, v4.12). False follows v4.8: the folio stays on
             the inactive list (``keep_locked``); both set PG_reclaim, so the end of its
             writeback moves it to the inactive tail.
+        kswapd_wakes_kcompactd: ``wakeup_kswapd`` wakes kcompactd itself when kswapd has
+            nothing to do (the node is balanced or hopeless) and the request cannot compact
+            for itself (no ``__GFP_DIRECT_RECLAIM``): David Rientjes, "mm, page_alloc: wakeup
+            kcompactd even if kswapd cannot free more memory", posted to linux-mm in March
+            2018 and merged for v4.17. False follows v4.8, where kcompactd's only waker is
+            kswapd going back to sleep after it reclaimed.
         nr_cpus: CPUs (per-CPU pagesets and, later, explorer CPUs).
     """
 
@@ -108,6 +114,7 @@ class KernelProfile:
     compact_retry_feedback: bool = True
     shrink_slab_priority_target: bool = True
     reclaim_activate_dirty: bool = True
+    kswapd_wakes_kcompactd: bool = True
     nr_cpus: int = 2
 
     def __post_init__(self) -> None:
@@ -124,6 +131,7 @@ PROFILES: dict[str, KernelProfile] = {
         migrate_batch=False, compact_same_migratetype=False, compact_finish_pageblock=False,
         fragindex_costly_only=False, compaction_fast_search=False, compact_retry_feedback=False,
         shrink_slab_priority_target=False, reclaim_activate_dirty=False,
+        kswapd_wakes_kcompactd=False,
     ),
     "pre-4.8": KernelProfile(
         name="pre-4.8", kernel_version="4.7", non_lru_movable=False, pcp_high_order=False,
@@ -132,6 +140,7 @@ PROFILES: dict[str, KernelProfile] = {
         migrate_batch=False, compact_same_migratetype=False, compact_finish_pageblock=False,
         fragindex_costly_only=False, compaction_fast_search=False, compact_retry_feedback=False,
         shrink_slab_priority_target=False, reclaim_activate_dirty=False,
+        kswapd_wakes_kcompactd=False,
     ),
 }
 

@@ -334,3 +334,28 @@ def test_dirty_file_pages_wait_for_the_flusher(profile: str, dirty_lru: str) -> 
         kept, freed = vmscan.shrink_folio_list(m, folios, sc, vmscan._ReclaimStat())
         assert freed == 4 and not f.pages
     m.check_state()
+
+
+@pytest.mark.parametrize(("profile", "wakes"), [("v4.8", False), ("mainline", True),
+                                                ("v4.8+kswapd_wakes_kcompactd", True)])
+def test_hopeless_node_wakes_kcompactd_from_v4_17(profile: str, wakes: bool) -> None:
+    """A request that may not compact, on a node kswapd has given up on but whose free
+    memory is all order-0: v4.17's ``wakeup_kswapd`` wakes kcompactd in kswapd's stead;
+    v4.8's wakes nobody. A request that may compact for itself wakes nobody on either."""
+    m = Machine.build(memory="64M", profile=profile, seed=1)
+    task = m.spawn("fragmenter")
+    pfns = task.touch(free_pages(m) - 300)
+    zone = max(m.populated_zones(), key=lambda z: z.managed_pages)
+    task.unmap(pfns[pfns % 2 == 0])
+    while any(zone.nr_free[3:]):  # what was left below the watermarks
+        assert m.alloc_pages(3, "GFP_KERNEL") is not None
+    assert not any(zone.nr_free[3:])
+    pgdat = m.nodes[0]
+    pgdat.kswapd_failures = vmscan.MAX_RECLAIM_RETRIES  # kswapd gave up and sleeps
+    pgdat.kswapd_woken = pgdat.kcompactd_woken = False
+    vmscan.wakeup_kswapd(m, zone, G.GFP_KERNEL, 3, zone.idx)
+    assert not pgdat.kswapd_woken and not pgdat.kcompactd_woken
+    vmscan.wakeup_kswapd(m, zone, G.GFP_ATOMIC, 3, zone.idx)
+    assert not pgdat.kswapd_woken
+    assert pgdat.kcompactd_woken == wakes
+    assert pgdat.kcompactd_max_order == (3 if wakes else 0)

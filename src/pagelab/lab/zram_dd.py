@@ -10,6 +10,7 @@ separate processes); :func:`compare_rows` lines up, for the model's runs and the
 from __future__ import annotations
 
 import multiprocessing
+import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 
@@ -35,10 +36,12 @@ def high_order_share(free: Mapping[str, Sequence[int]], min_order: int = HIGH_OR
 
 def run_one(profile: str | KernelProfile, config: ZramDdConfig) -> ZramDdResult:
     """Build the guest for ``profile`` and run the test on it; the state is checked after."""
+    start = time.perf_counter()
     m = Machine.build(memory=config.memory, profile=profile, seed=config.seed,
                       page_owner=True)
     result = run_zram_dd(m, config)
     m.check_state()
+    result.wall_s = time.perf_counter() - start
     return result
 
 

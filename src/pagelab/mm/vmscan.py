@@ -859,8 +859,14 @@ def wakeup_kswapd(m: Machine, zone: Zone, gfp_flags: int, order: int,
     """Wake the node's kswapd for an allocation that found a zone low (``wakeup_kswapd``).
 
     Records the largest order and zone asked for. A hopeless node (16 fruitless runs) or a
-    balanced, unboosted one is left alone — only kcompactd is woken, and only for a request
-    that cannot compact for itself. Traces ``mm_vmscan_wakeup_kswapd``.
+    balanced, unboosted one is left alone — from v4.17 (profile ``kswapd_wakes_kcompactd``)
+    kcompactd is woken instead, for a request that cannot compact for itself; before, a
+    request that found the node balanced woke nobody. Traces ``mm_vmscan_wakeup_kswapd``.
+
+    Simplified: the hopeless-node test (``kswapd_failures``, v4.11) and the boost test
+    (v5.0) are kept on every profile: v4.8 had neither, but a seed-era node is never
+    boosted, and the model's ``balance_pgdat`` (v6.15's) keeps ``kswapd_failures`` on every
+    profile.
     """
     if not zone.managed_pages:
         return
@@ -876,7 +882,7 @@ def wakeup_kswapd(m: Machine, zone: Zone, gfp_flags: int, order: int,
     if pgdat.kswapd_failures >= MAX_RECLAIM_RETRIES or (
             pgdat_balanced(m, pgdat, order, highest_zoneidx)
             and not pgdat_watermark_boosted(pgdat, highest_zoneidx)):
-        if not gfp_flags & G.__GFP_DIRECT_RECLAIM:
+        if m.profile.kswapd_wakes_kcompactd and not gfp_flags & G.__GFP_DIRECT_RECLAIM:
             from pagelab.mm.compaction import wakeup_kcompactd
 
             wakeup_kcompactd(m, pgdat, order, highest_zoneidx)

@@ -173,6 +173,8 @@ class ZramDdResult:
     mixed_blocks: int = 0
     bdev_cache_pages: int = 0
     file_cache_pages: int = 0
+    #: Seconds the run took on the host (set by the lab, which times it).
+    wall_s: float = 0.0
 
 
 class _Dd:
