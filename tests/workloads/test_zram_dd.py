@@ -63,3 +63,48 @@ def test_too_little_memory_is_a_configuration_error() -> None:
     config = ZramDdConfig(memory="48M", files=2, file_size="64M", disksize="128M")
     with pytest.raises(BadConfiguration, match="give more memory"):
         run_one("v4.8", config)
+
+
+def test_the_flusher_shares_the_cpus_and_holds_writers_at_the_dirty_limit() -> None:
+    """The flusher is a task of its own: it writes from both CPUs and its chunks interleave
+    the files; a writer over the dirty threshold sleeps and dirties nothing until the
+    flusher has brought the dirty pages back under it."""
+    from pagelab import Machine
+    from pagelab.mm.page_writeback import global_dirty_limits
+    from pagelab.workloads.zram_dd import ZramDd
+
+    m = Machine.build(memory=SMALL.memory, profile="v4.8", seed=SMALL.seed)
+    test = ZramDd(m, SMALL)
+    flusher_cpus: set[int] = set()
+    written: list[int] = []
+    throttled_at: list[tuple[int, int]] = []
+    step, writepage, balance, copy = (test.flusher_step, test.writepage,
+                                      test.balance_dirty_pages, test._copy_page)
+
+    def flusher_step() -> None:
+        flusher_cpus.add(m.cpu)
+        step()
+
+    def balance_dirty_pages(dd) -> None:  # type: ignore[no-untyped-def]
+        balance(dd)
+        if dd.throttled:
+            throttled_at.append((test.nr_dirty(), global_dirty_limits(m)[1]))
+
+    def copy_page(dd) -> None:  # type: ignore[no-untyped-def]
+        assert not dd.throttled
+        copy(dd)
+
+    def record(dd, index) -> None:  # type: ignore[no-untyped-def]
+        written.append(dd.number)
+        writepage(dd, index)
+
+    test.flusher_step, test.writepage = flusher_step, record  # type: ignore[method-assign]
+    test.balance_dirty_pages = balance_dirty_pages  # type: ignore[method-assign]
+    test._copy_page = copy_page  # type: ignore[method-assign]
+    test.copy_files()
+    assert flusher_cpus == {0, 1}
+    assert len(set(written)) == SMALL.files
+    assert sum(a != b for a, b in zip(written, written[1:], strict=False)) >= SMALL.files
+    assert throttled_at and all(dirty > thresh for dirty, thresh in throttled_at)
+    assert not any(dd.throttled for dd in test.dds) or test.flusher.woken
+    m.check_state()

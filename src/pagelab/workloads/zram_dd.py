@@ -22,13 +22,15 @@ an ext4 file system on a zram device::
   allocates with the inode's ``GFP_HIGHUSER_MOVABLE`` less ``__GFP_FS`` (ext4 passes
   AOP_FLAG_NOFS), marks the page accessed (FGP_ACCESSED) and the write dirties it.
 * ``balance_dirty_pages``: a writer runs free below the midpoint of the background and dirty
-  thresholds (``dirty_freerun_ceiling``); above it the flusher starts background writeback,
-  which runs until the dirty pages are below the background threshold.
-* the flusher (``wb_writeback`` for background work) takes the dirty inodes in the order they
-  were dirtied and writes each a chunk of pages in index order before moving to the next;
-  ext4's delayed allocation gives each file its own run of blocks, and each page is stored
-  in zram (``zram_bvec_write``: the pool's pages are ``__GFP_MOVABLE`` only on the seed's
-  kernel).
+  thresholds (``dirty_freerun_ceiling``); above it the writer wakes the flusher for
+  background writeback, which runs until the dirty pages are below the background threshold;
+  a writer that reaches the dirty threshold sleeps until the flusher brings them under it.
+* the flusher (a kworker running ``wb_writeback`` for background work) is a task of its own,
+  sharing the CPUs with the writers: it takes the dirty inodes in the order they were dirtied
+  and writes each a chunk of pages in index order before moving to the next; ext4's delayed
+  allocation gives each file its own run of blocks, and each page is stored in zram
+  (``zram_bvec_write``: the pool's pages are ``__GFP_MOVABLE`` only on the seed's kernel), so
+  the pool's pages come from the per-CPU lists of whichever CPU the flusher runs on.
 * ``rm`` truncates the page cache of the odd-numbered files (dirty pages are dropped
   unwritten); ``fstrim`` discards their blocks, which frees their zsmalloc objects
   (``zram_bio_discard``); zspages left with live objects of the other files stay.
@@ -40,8 +42,14 @@ Named simplifications (each with its reason):
   128 MiB buffers cannot be resident together in a 1 GiB guest without swap, and the
   changelog does not say the guest had any.
 * the guest's CPUs are the profile's (2; the changelog does not give them). Each runs one
-  ``dd`` for a time slice of ``bs`` pages (1 MiB, about what a CFS slice of a few ms copies),
-  the CPUs copying in lockstep page by page from their own per-CPU free lists.
+  task (a ``dd`` or the flusher) for a time slice of ``bs`` pages (1 MiB, about what a CFS
+  slice of a few ms copies), then the next from one round-robin queue, the CPUs stepping in
+  lockstep page by page from their own per-CPU free lists. A woken flusher goes to the head
+  of the queue (CFS's wakeup preemption, roughly); a throttled writer keeps its place but
+  is passed over. CFS's per-CPU run queues and load balancing are not modelled.
+* between the free-run ceiling and the dirty threshold the kernel pauses a writer in
+  proportion to how far it is over (``pos_ratio``); the model lets it run and only stops it
+  at the threshold.
 * the flusher writes ``MIN_WRITEBACK_PAGES`` (1024 pages) per inode per turn: the kernel's
   chunk also grows with the measured write bandwidth, which the model does not estimate.
 * ext4's metadata (journal, bitmaps, extent blocks, buffer heads) and ``mkfs`` are not
@@ -187,6 +195,17 @@ class _Dd:
         self.file = AddressSpace(m, f"test{number}.txt")
         self.copied = 0
         self.dirtied: list[int] = []  # indices dirtied since the flusher last took them
+        self.throttled = False  # asleep in balance_dirty_pages
+
+
+class _Flusher:
+    """The writeback kworker: asleep until a writer crosses the free-run ceiling."""
+
+    def __init__(self) -> None:
+        self.woken = False
+        self.inode: _Dd | None = None  # the file whose chunk it is writing
+        self.chunk: deque[int] = deque()  # that chunk's page indices still to write
+        self.throttled: list[_Dd] = []  # writers asleep at the dirty threshold
 
 
 class ZramDd:
@@ -205,42 +224,52 @@ class ZramDd:
         self.vda1_tokens = np.zeros(self.file_pages, dtype=np.uint32)
         self.dds = [_Dd(m, i + 1, self.bs_pages) for i in range(config.files)]
         self.dirty_order: deque[_Dd] = deque()  # the flusher's b_dirty list, oldest first
+        self.flusher = _Flusher()
+        self.runqueue: deque[_Dd | _Flusher] = deque(self.dds)  # tasks waiting for a CPU
         # After the copies, whatever compaction moves must still hold the partition's bytes.
         m.state_checkers.append(self.verify)
 
     # --- the steps ---------------------------------------------------------------------------
 
     def copy_files(self, progress: Callable[[float], None] | None = None) -> None:
-        """The eight ``dd`` at once on the machine's CPUs, then their exits.
+        """The eight ``dd`` at once on the machine's CPUs, with the flusher, then their exits.
 
-        Each CPU runs one ``dd`` for a time slice of ``bs`` pages, then the next waiting one;
-        the CPUs copy in lockstep, one page each in turn, so each allocates from its own
-        per-CPU lists as the kernel's would. Every ``RATELIMIT_PAGES`` a writer calls
-        :meth:`balance_dirty_pages` and the woken kernel threads run.
+        Each CPU runs one task for a time slice of ``bs`` pages, then the next runnable one
+        from a shared queue; the CPUs step in lockstep, one page each in turn, so each
+        allocates from its own per-CPU lists as the kernel's would. A ``dd`` copies a page
+        per step and, every ``RATELIMIT_PAGES`` of its own, calls
+        :meth:`balance_dirty_pages`; the flusher, once woken, writes a page per step. Every
+        ``RATELIMIT_PAGES`` steps the woken kernel threads (kswapd, kcompactd) run.
         """
         m = self.m
         total = self.config.files * self.file_pages
-        waiting = deque(self.dds)
-        running: list[_Dd | None] = [None] * m.profile.nr_cpus
+        waiting = self.runqueue
+        running: list[_Dd | _Flusher | None] = [None] * m.profile.nr_cpus
         slice_left = [0] * len(running)
-        done = 0
-        while waiting or any(running):
-            for cpu, dd in enumerate(running):
-                if dd is None or not slice_left[cpu]:
-                    if dd is not None and dd.copied < self.file_pages:
-                        waiting.append(dd)
-                    dd = running[cpu] = waiting.popleft() if waiting else None
+        done = steps = 0
+        while done < total:
+            for cpu in range(len(running)):
+                task = running[cpu]
+                if task is None or not slice_left[cpu] or not self._runnable(task):
+                    if task is not None and self._alive(task):
+                        waiting.append(task)  # its slice is over, or it sleeps: to the back
+                    task = running[cpu] = self._pick_next(waiting)
                     slice_left[cpu] = self.bs_pages
-                    if dd is None:
-                        continue
+                    if task is None:
+                        continue  # idle this step
                 m.cpu = cpu
-                self._copy_page(dd)
                 slice_left[cpu] -= 1
-                done += 1
-                if dd.copied == self.file_pages:
-                    running[cpu] = None
-                if not done % RATELIMIT_PAGES:
-                    self.balance_dirty_pages()
+                steps += 1
+                if isinstance(task, _Flusher):
+                    self.flusher_step()
+                else:
+                    self._copy_page(task)
+                    done += 1
+                    if not task.copied % RATELIMIT_PAGES:
+                        self.balance_dirty_pages(task)
+                    if task.copied == self.file_pages:
+                        running[cpu] = None  # dd exits
+                if not steps % RATELIMIT_PAGES:
                     m.run_background()
             if progress is not None and not done % (64 * RATELIMIT_PAGES):
                 progress(done / total)
@@ -248,6 +277,26 @@ class ZramDd:
         for dd in self.dds:
             dd.task.exit()
             m.processes.remove(dd.task)
+
+    def _alive(self, task: _Dd | _Flusher) -> bool:
+        """A dd that has not exited; the flusher while it has work (asleep, it leaves the
+        queue until a writer wakes it)."""
+        if isinstance(task, _Flusher):
+            return task.woken
+        return task.copied < self.file_pages
+
+    def _runnable(self, task: _Dd | _Flusher) -> bool:
+        return self._alive(task) and not (isinstance(task, _Dd) and task.throttled)
+
+    def _pick_next(self, waiting: deque[_Dd | _Flusher]) -> _Dd | _Flusher | None:
+        """The first runnable task in the queue; sleeping ones keep their place."""
+        for _ in range(len(waiting)):
+            task = waiting.popleft()
+            if self._runnable(task):
+                return task
+            if self._alive(task):
+                waiting.append(task)
+        return None
 
     def _read_vda1(self, index: int) -> int:
         token = int(self.vda1_tokens[index])
@@ -270,7 +319,7 @@ class ZramDd:
             self._out_of_memory(f"writing test{dd.number}.txt")
         m.mem.token_mv[pfn] = token  # overwritten by the copy
         if folio_mark_dirty(m, pfn):
-            if not dd.dirtied:
+            if not dd.dirtied and dd not in self.dirty_order:
                 self.dirty_order.append(dd)
             dd.dirtied.append(index)
         dd.copied += 1
@@ -283,28 +332,51 @@ class ZramDd:
     def nr_dirty(self) -> int:
         return sum(int(p.vm_stat[vs.NR_FILE_DIRTY]) for p in self.m.nodes)
 
-    def balance_dirty_pages(self) -> None:
-        """A writer's dirty check (``balance_dirty_pages``): above the free-run ceiling it
-        starts background writeback, which the model runs at once."""
+    def balance_dirty_pages(self, dd: _Dd) -> None:
+        """A writer's dirty check (``balance_dirty_pages``).
+
+        Above the free-run ceiling (the midpoint of the background and dirty thresholds) it
+        wakes the flusher for background writeback (``wb_start_background_writeback``); at
+        the dirty threshold itself the writer sleeps until the flusher has brought the dirty
+        pages back under it. Simplified: between the two the kernel pauses the writer in
+        proportion to its position (``pos_ratio``); the model lets it run.
+        """
         bg_thresh, thresh = global_dirty_limits(self.m)
-        if self.nr_dirty() > (bg_thresh + thresh) // 2:  # dirty_freerun_ceiling
-            self.wb_writeback(bg_thresh)
+        nr_dirty = self.nr_dirty()
+        if nr_dirty > (bg_thresh + thresh) // 2 and not self.flusher.woken:
+            self.flusher.woken = True
+            self.runqueue.appendleft(self.flusher)  # woken: runs next (wakeup preemption)
+        if nr_dirty > thresh:
+            dd.throttled = True
+            self.flusher.throttled.append(dd)
 
-    def wb_writeback(self, bg_thresh: int) -> None:
-        """Background writeback (``wb_writeback``): whole chunks of the dirty inodes in turn,
-        oldest dirtied first, while the dirty pages are above ``bg_thresh``."""
-        while self.dirty_order and self.nr_dirty() > bg_thresh:
-            dd = self.dirty_order.popleft()
-            self.writeback_single_inode(dd, MIN_WRITEBACK_PAGES)
-            if dd.dirtied:
-                self.dirty_order.append(dd)  # requeue_io: to the back of the queue
+    def flusher_step(self) -> None:
+        """One page of background writeback (``wb_writeback``): whole chunks of the dirty
+        inodes in turn, oldest dirtied first, while the dirty pages are above the background
+        threshold; then the flusher sleeps and wakes the writers it throttled."""
+        flusher = self.flusher
+        bg_thresh, thresh = global_dirty_limits(self.m)
+        dd = flusher.inode
+        if dd is None or not flusher.chunk:
+            if not self.dirty_order or self.nr_dirty() <= bg_thresh:
+                flusher.woken = False
+                self._release_writers(thresh)
+                return
+            dd = flusher.inode = self.dirty_order.popleft()
+            flusher.chunk = deque(dd.dirtied[:MIN_WRITEBACK_PAGES])
+            dd.dirtied = dd.dirtied[MIN_WRITEBACK_PAGES:]
+            if not flusher.chunk:
+                return
+        self.writepage(dd, flusher.chunk.popleft())
+        if not flusher.chunk and dd.dirtied and dd not in self.dirty_order:
+            self.dirty_order.append(dd)  # requeue_io: to the back of the queue
+        self._release_writers(thresh)
 
-    def writeback_single_inode(self, dd: _Dd, nr_to_write: int) -> None:
-        """Write the file's next ``nr_to_write`` dirty pages in index order
-        (``__writeback_single_inode`` with ``wbc->nr_to_write``)."""
-        chunk, dd.dirtied = dd.dirtied[:nr_to_write], dd.dirtied[nr_to_write:]
-        for index in chunk:
-            self.writepage(dd, index)
+    def _release_writers(self, thresh: int) -> None:
+        if self.flusher.throttled and self.nr_dirty() <= thresh:
+            for dd in self.flusher.throttled:
+                dd.throttled = False
+            self.flusher.throttled.clear()
 
     def writepage(self, dd: _Dd, index: int) -> None:
         """Clean one page and store it in zram0 (the file's ``writepages`` for one page, then
