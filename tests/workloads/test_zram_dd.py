@@ -3,6 +3,8 @@ guest, the changelog's figures, bad configurations."""
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 
 from pagelab.errors import BadConfiguration, InvalidArgument
@@ -104,7 +106,7 @@ def test_the_flusher_shares_the_cpus_and_holds_writers_at_the_dirty_limit() -> N
     test.copy_files()
     assert flusher_cpus == {0, 1}
     assert len(set(written)) == SMALL.files
-    assert sum(a != b for a, b in zip(written, written[1:], strict=False)) >= SMALL.files
+    assert sum(a != b for a, b in pairwise(written)) >= SMALL.files
     assert throttled_at and all(dirty > thresh for dirty, thresh in throttled_at)
     assert not any(dd.throttled for dd in test.dds) or test.flusher.woken
     m.check_state()
