@@ -13,7 +13,8 @@ import platform
 import resource
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -181,48 +182,56 @@ def bench_explore() -> dict[str, object]:
     return out
 
 
-def bench_phone() -> dict[str, object]:
-    """`pagelab run` with its defaults: both kernels, two processes; wall time and results."""
-    from pagelab.lab.phone import request_table, run_experiment
-    from pagelab.workloads.phone import PhoneConfig
-
+def _kernel_figures(run: Callable[[], Sequence[Any]],
+                    describe: Callable[[Any], dict[str, object]]) -> dict[str, object]:
+    """Time ``run`` (one result per kernel); each result's figures prefixed by its profile."""
     start = time.perf_counter()
-    results = run_experiment(PhoneConfig(), jobs=2)
+    results = run()
     figures: dict[str, object] = {"wall_s": round(time.perf_counter() - start, 1)}
     for r in results:
-        tag = r.profile
-        figures[f"{tag}_run_wall_s"] = round(r.wall_s, 1)
+        figures[f"{r.profile}_run_wall_s"] = round(r.wall_s, 1)
+        figures.update({f"{r.profile}_{name}": value for name, value in describe(r).items()})
+    return figures
+
+
+def bench_phone() -> dict[str, object]:
+    """`pagelab run` with its defaults: both kernels, two processes; wall time and results."""
+    from pagelab.lab.phone import RunResult, request_table, run_experiment
+    from pagelab.workloads.phone import PhoneConfig
+
+    def describe(r: RunResult) -> dict[str, object]:
+        figures: dict[str, object] = {}
         for row in request_table(r):
-            figures[f"{tag}_order{row['order']}_success"] = round(row["success_rate"], 4)
-            figures[f"{tag}_order{row['order']}_p99_us"] = round(row["latency_p99_us"], 1)
-        figures[f"{tag}_mixed_blocks"] = r.mixed_blocks
+            figures[f"order{row['order']}_success"] = round(row["success_rate"], 4)
+            figures[f"order{row['order']}_p99_us"] = round(row["latency_p99_us"], 1)
+        figures["mixed_blocks"] = r.mixed_blocks
         for name in ("compact_stall", "compact_success", "compact_fail", "pgmigrate_success",
                      "pswpout", "pswpin"):
-            figures[f"{tag}_{name}"] = r.counters[name]
-        figures[f"{tag}_migrated"] = dict(r.migrated)
-        figures[f"{tag}_ion_order4"] = dict(r.ion_order4)
-        figures[f"{tag}_launches_kills_lmk"] = [r.launches, r.kills, r.lmk_kills]
-    return figures
+            figures[name] = r.counters[name]
+        figures["migrated"] = dict(r.migrated)
+        figures["ion_order4"] = dict(r.ion_order4)
+        figures["launches_kills_lmk"] = [r.launches, r.kills, r.lmk_kills]
+        return figures
+
+    return _kernel_figures(lambda: run_experiment(PhoneConfig(), jobs=2), describe)
 
 
 def bench_zram_dd() -> dict[str, object]:
     """`pagelab experiment zram_dd` with its defaults: both kernels, two processes."""
     from pagelab.lab.zram_dd import high_order_share, run_kernels
-    from pagelab.workloads.zram_dd import ZramDdConfig
+    from pagelab.workloads.zram_dd import ZramDdConfig, ZramDdResult
 
-    start = time.perf_counter()
-    results = run_kernels(ZramDdConfig(), jobs=2)
-    figures: dict[str, object] = {"wall_s": round(time.perf_counter() - start, 1)}
-    for r in results:
-        tag = r.profile
-        figures[f"{tag}_run_wall_s"] = round(r.wall_s, 1)
+    def describe(r: ZramDdResult) -> dict[str, object]:
+        figures: dict[str, object] = {}
         for stage, free in (("init", r.free_init), ("compacted", r.free_compaction)):
             total, share = high_order_share(free)
-            figures[f"{tag}_free_{stage}"] = total
-            figures[f"{tag}_high_share_{stage}"] = round(share, 4)
-        figures[f"{tag}_pgmigrate_success"] = r.counters["pgmigrate_success"]
-        figures[f"{tag}_zsmalloc_migrated"] = r.pool_pages_migrated
-    return figures
+            figures[f"free_{stage}"] = total
+            figures[f"high_share_{stage}"] = round(share, 4)
+        figures["pgmigrate_success"] = r.counters["pgmigrate_success"]
+        figures["zsmalloc_migrated"] = r.pool_pages_migrated
+        return figures
+
+    return _kernel_figures(lambda: run_kernels(ZramDdConfig(), jobs=2), describe)
 
 
 def bench_preempt_overhead() -> dict[str, object]:
