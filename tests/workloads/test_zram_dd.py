@@ -84,6 +84,7 @@ def test_the_flusher_shares_the_cpus_and_holds_writers_at_the_dirty_limit() -> N
                                       test.balance_dirty_pages, test._copy_page)
 
     def flusher_step() -> None:
+        assert test.flusher not in test.runqueue  # on one CPU, not queued for another
         flusher_cpus.add(m.cpu)
         step()
 

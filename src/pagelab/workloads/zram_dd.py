@@ -262,6 +262,8 @@ class ZramDd:
                 steps += 1
                 if isinstance(task, _Flusher):
                     self.flusher_step()
+                    if not task.woken:
+                        running[cpu] = None  # asleep: off the CPU until a writer wakes it
                 else:
                     self._copy_page(task)
                     done += 1
