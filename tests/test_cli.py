@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from pagelab.cli import main
@@ -46,6 +49,9 @@ def test_procfs_prints_a_simulated_file(capsys: pytest.CaptureFixture[str]) -> N
     (["experiment", "zram_dd", "--after", "v9.9"], "unknown profile"),
     (["experiment", "zram_dd", "--memory", "48M", "--files", "2", "--file-size", "64M",
       "--disksize", "128M", "--jobs", "1"], "give more memory"),
+    (["experiment", "zram_live", "--pattern", "evens"], "one of odd"),
+    (["experiment", "zram_live", "--pages", "-1"], "between 1"),
+    (["experiment", "zram_live", "--device", "zram-none"], "load the zram module"),
 ])
 def test_bad_input_is_one_line_and_exit_2(argv: list[str], message: str,
                                           capsys: pytest.CaptureFixture[str]) -> None:
@@ -62,6 +68,17 @@ def test_zram_dd_prints_both_kernels_and_the_changelog(
     out = capsys.readouterr().out
     assert "pre-4.8: /proc/buddyinfo" in out and "v4.8: /proc/buddyinfo" in out
     assert "changelog old" in out and "25.7%" in out
+
+
+@pytest.mark.live
+@pytest.mark.skipif(not (os.geteuid() == 0 and Path("/sys/block/zram0/initstate").exists()
+                         and Path("/sys/block/zram0/initstate").read_text().strip() == "0"),
+                    reason="needs root and an unused /dev/zram0")
+def test_zram_live_prints_kernel_and_model(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["experiment", "zram_live", "--pages", "1024", "--content", "tail"]) == 0
+    out = capsys.readouterr().out
+    assert f"Linux {os.uname().release}" in out
+    assert out.count("+0.00%") == 24  # every column of every step agrees
 
 
 RUN_SMALL = ["run", "--memory", "640M", "--duration", "2", "--apps", "2", "--jobs", "1"]

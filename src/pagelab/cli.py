@@ -362,6 +362,38 @@ def experiment_zram_dd(
     out.print(table)
 
 
+@experiment_app.command("zram_live")
+def experiment_zram_live(
+    pages: Annotated[int, typer.Option(help="Pages written.")] = 8192,
+    pattern: Annotated[str, typer.Option(help="Pages discarded: odd, chunks or thirds.")]
+    = "odd",
+    compressibility: Annotated[float, typer.Option(help="Content model: share of a page "
+                                                   "that compresses.")] = 0.55,
+    seed: Annotated[int, typer.Option(help="Seed (the pages' contents).")] = 1,
+    content: Annotated[str, typer.Option(help="model (the content model's pages) or tail "
+                                         "(random bytes then zeros: same lz4 sizes on "
+                                         "both sides, so every column must agree).")]
+    = "model",
+    device: Annotated[str, typer.Option(help="An unused zram device of this machine.")]
+    = "zram0",
+) -> None:
+    """Write the same pages to the model's zram and to this machine's (root, an unused
+    device), discard some, compact the pool; print both mm_stat after each step."""
+    from pagelab.lab.zram_live import ZramLiveConfig, compare_rows, run_live, run_model
+
+    config = ZramLiveConfig(pages=pages, pattern=pattern, compressibility=compressibility,
+                            seed=seed, content_kind=content)
+    config.validate()
+    release, live = run_live(config, device)
+    model = run_model(config)
+    table = Table(title=f"zram mm_stat: Linux {release} ({device}) and the model (mainline)")
+    for column in ("step", "column", "kernel", "model", "difference"):
+        table.add_column(column, justify="left" if column in ("step", "column") else "right")
+    for row in compare_rows(model, live):
+        table.add_row(*row)
+    out.print(table)
+
+
 class Strategy(StrEnum):
     """How ``pagelab explore`` picks schedules."""
 

@@ -53,6 +53,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -75,7 +76,7 @@ if TYPE_CHECKING:
     from pagelab.machine import Machine
 
 __all__ = ["ZRAM_HUGE", "ZRAM_SAME", "ZRAM_ZERO", "ContentModel", "Zram", "ZramStats",
-           "page_same_filled"]
+           "format_mm_stat", "page_same_filled"]
 
 PAGE_SHIFT = 12
 PAGE_SIZE = 1 << PAGE_SHIFT
@@ -112,6 +113,11 @@ def page_same_filled(data: bytes) -> int | None:
     if data != first * (PAGE_SIZE // 8):
         return None
     return int.from_bytes(first, "little")
+
+
+def format_mm_stat(values: Sequence[int]) -> str:
+    """``mm_stat``'s line: each column ``%8llu``-style, one space apart (``mm_stat_show``)."""
+    return " ".join(f"{v:8d}" for v in values) + "\n"
 
 
 class ContentModel:
@@ -514,7 +520,7 @@ class Zram:
                   st.same_pages, pages_compacted]
         if self.version >= (5, 0):
             values += [st.huge_pages, st.huge_pages_since]
-        return " ".join(f"{v:8d}" for v in values) + "\n"
+        return format_mm_stat(values)
 
     def set_mem_limit(self, limit: str | int) -> None:
         """``echo N > mem_limit``: set the pool's memory limit (0: none)."""
