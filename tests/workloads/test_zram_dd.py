@@ -69,8 +69,9 @@ def test_too_little_memory_is_a_configuration_error() -> None:
 
 def test_the_flusher_shares_the_cpus_and_holds_writers_at_the_dirty_limit() -> None:
     """The flusher is a task of its own: it writes from both CPUs and its chunks interleave
-    the files; a writer over the dirty threshold sleeps and dirties nothing until the
-    flusher has brought the dirty pages back under it."""
+    the files; a writer over the free-run ceiling pauses and gives its CPU away, and one
+    over the dirty threshold sleeps and dirties nothing until the flusher has brought the
+    dirty pages back under it."""
     from pagelab import Machine
     from pagelab.mm.page_writeback import global_dirty_limits
     from pagelab.workloads.zram_dd import ZramDd
@@ -84,17 +85,30 @@ def test_the_flusher_shares_the_cpus_and_holds_writers_at_the_dirty_limit() -> N
                                       test.balance_dirty_pages, test._copy_page)
 
     def flusher_step() -> None:
+        nonlocal switched
         assert test.flusher not in test.runqueue  # on one CPU, not queued for another
         flusher_cpus.add(m.cpu)
+        switched += pending.pop(m.cpu, None) is not None
         step()
 
-    def balance_dirty_pages(dd) -> None:  # type: ignore[no-untyped-def]
-        balance(dd)
+    paused: list[tuple[int, int]] = []  # (cpu, dd) of each pause
+    pending: dict[int, int] = {}  # cpu -> the writer that paused there, until the next step
+    switched = 0
+
+    def balance_dirty_pages(dd) -> bool:  # type: ignore[no-untyped-def]
+        pauses = balance(dd)
         if dd.throttled:
             throttled_at.append((test.nr_dirty(), global_dirty_limits(m)[1]))
+        if pauses:
+            paused.append((m.cpu, dd.number))
+            pending[m.cpu] = dd.number
+        return pauses
 
     def copy_page(dd) -> None:  # type: ignore[no-untyped-def]
+        nonlocal switched
         assert not dd.throttled
+        if m.cpu in pending:
+            switched += dd.number != pending.pop(m.cpu)
         copy(dd)
 
     def record(dd, index) -> None:  # type: ignore[no-untyped-def]
@@ -109,5 +123,6 @@ def test_the_flusher_shares_the_cpus_and_holds_writers_at_the_dirty_limit() -> N
     assert len(set(written)) == SMALL.files
     assert sum(a != b for a, b in pairwise(written)) >= SMALL.files
     assert throttled_at and all(dirty > thresh for dirty, thresh in throttled_at)
+    assert switched >= 0.9 * len(paused) > 0  # a paused writer gives its CPU away
     assert not any(dd.throttled for dd in test.dds) or test.flusher.woken
     m.check_state()

@@ -23,8 +23,9 @@ an ext4 file system on a zram device::
   AOP_FLAG_NOFS), marks the page accessed (FGP_ACCESSED) and the write dirties it.
 * ``balance_dirty_pages``: a writer runs free below the midpoint of the background and dirty
   thresholds (``dirty_freerun_ceiling``); above it the writer wakes the flusher for
-  background writeback, which runs until the dirty pages are below the background threshold;
-  a writer that reaches the dirty threshold sleeps until the flusher brings them under it.
+  background writeback, which runs until the dirty pages are below the background threshold,
+  and pauses, giving its CPU to the next task; a writer that reaches the dirty threshold
+  sleeps until the flusher brings them under it.
 * the flusher (a kworker running ``wb_writeback`` for background work) is a task of its own,
   sharing the CPUs with the writers: it takes the dirty inodes in the order they were dirtied
   and writes each a chunk of pages in index order before moving to the next; ext4's delayed
@@ -47,9 +48,10 @@ Named simplifications (each with its reason):
   lockstep page by page from their own per-CPU free lists. A woken flusher goes to the head
   of the queue (CFS's wakeup preemption, roughly); a throttled writer keeps its place but
   is passed over. CFS's per-CPU run queues and load balancing are not modelled.
-* between the free-run ceiling and the dirty threshold the kernel pauses a writer in
-  proportion to how far it is over (``pos_ratio``); the model lets it run and only stops it
-  at the threshold.
+* between the free-run ceiling and the dirty threshold the kernel pauses a writer for a
+  time and a number of pages it derives from the measured write bandwidth (``pos_ratio``,
+  ``wb_min_pause``); the model has no bandwidth and pauses the writer at each of its checks,
+  every ``RATELIMIT_PAGES``: it gives up the rest of its time slice.
 * the flusher writes ``MIN_WRITEBACK_PAGES`` (1024 pages) per inode per turn: the kernel's
   chunk also grows with the measured write bandwidth, which the model does not estimate.
 * ext4's metadata (journal, bitmaps, extent blocks, buffer heads) and ``mkfs`` are not
@@ -267,8 +269,8 @@ class ZramDd:
                 else:
                     self._copy_page(task)
                     done += 1
-                    if not task.copied % RATELIMIT_PAGES:
-                        self.balance_dirty_pages(task)
+                    if not task.copied % RATELIMIT_PAGES and self.balance_dirty_pages(task):
+                        slice_left[cpu] = 0  # paused: the next task takes the CPU
                     if task.copied == self.file_pages:
                         running[cpu] = None  # dd exits
                 if not steps % RATELIMIT_PAGES:
@@ -334,23 +336,28 @@ class ZramDd:
     def nr_dirty(self) -> int:
         return sum(int(p.vm_stat[vs.NR_FILE_DIRTY]) for p in self.m.nodes)
 
-    def balance_dirty_pages(self, dd: _Dd) -> None:
-        """A writer's dirty check (``balance_dirty_pages``).
+    def balance_dirty_pages(self, dd: _Dd) -> bool:
+        """A writer's dirty check (``balance_dirty_pages``); True if the writer pauses.
 
-        Above the free-run ceiling (the midpoint of the background and dirty thresholds) it
-        wakes the flusher for background writeback (``wb_start_background_writeback``); at
-        the dirty threshold itself the writer sleeps until the flusher has brought the dirty
-        pages back under it. Simplified: between the two the kernel pauses the writer in
-        proportion to its position (``pos_ratio``); the model lets it run.
+        Below the free-run ceiling (the midpoint of the background and dirty thresholds) the
+        writer runs on. Above it, it wakes the flusher for background writeback
+        (``wb_start_background_writeback``) and pauses (``io_schedule_timeout``), giving
+        its CPU to the next task; at the dirty threshold itself it sleeps until the flusher
+        has brought the dirty pages back under it. Simplified: the kernel sizes each pause,
+        and the pages between pauses, from the measured write bandwidth (``pos_ratio``,
+        ``wb_min_pause``); the model pauses at every check, every ``RATELIMIT_PAGES``.
         """
         bg_thresh, thresh = global_dirty_limits(self.m)
         nr_dirty = self.nr_dirty()
-        if nr_dirty > (bg_thresh + thresh) // 2 and not self.flusher.woken:
+        if nr_dirty <= (bg_thresh + thresh) // 2:  # dirty_freerun_ceiling
+            return False
+        if not self.flusher.woken:
             self.flusher.woken = True
             self.runqueue.appendleft(self.flusher)  # woken: runs next (wakeup preemption)
         if nr_dirty > thresh:
             dd.throttled = True
             self.flusher.throttled.append(dd)
+        return True
 
     def flusher_step(self) -> None:
         """One page of background writeback (``wb_writeback``): whole chunks of the dirty
