@@ -31,6 +31,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -124,15 +125,7 @@ def run_model(config: ZramLiveConfig, profile: str = "mainline") -> list[str]:
     memory_mib = max(256, 2 * (config.disksize() >> 20))
     m = Machine.build(memory=f"{memory_mib}M", profile=profile, seed=config.seed)
     zram = Zram(m, f"{config.disksize() >> 20}M", comp_algorithm=config.comp_algorithm)
-    texts = []
-    for index, data in enumerate(config.pages_bytes()):
-        zram.write_page(index, data)
-    texts.append(zram.mm_stat())
-    for index in config.discarded():
-        zram.discard(index)
-    texts.append(zram.mm_stat())
-    zram.compact()
-    texts.append(zram.mm_stat())
+    texts = _run_steps(config, zram)
     m.check_state()
     return texts
 
@@ -141,17 +134,33 @@ def run_live(config: ZramLiveConfig, device: str = "zram0") -> tuple[str, list[s
     """Run the steps on this machine's ``device``; return (kernel release, ``mm_stat`` after
     each). Needs root and an unused device (BadConfiguration otherwise)."""
     config.validate()
-    texts = []
     with LiveZram(device, config.disksize(), config.comp_algorithm) as dev:
-        for index, data in enumerate(config.pages_bytes()):
-            dev.write_page(index, data)
-        texts.append(dev.mm_stat())
-        for index in config.discarded():
-            dev.discard(index)
-        texts.append(dev.mm_stat())
-        dev.compact()
-        texts.append(dev.mm_stat())
+        texts = _run_steps(config, dev)
     return os.uname().release, texts
+
+
+class _ZramLike(Protocol):
+    """What the steps need of a zram device: the model's :class:`Zram` and
+    :class:`LiveZram` both have it."""
+
+    def write_page(self, index: int, data: bytes) -> object: ...
+    def discard(self, index: int, nr_pages: int = 1) -> None: ...
+    def compact(self) -> object: ...
+    def mm_stat(self) -> str: ...
+
+
+def _run_steps(config: ZramLiveConfig, device: _ZramLike) -> list[str]:
+    """Write, discard, compact; ``mm_stat`` after each."""
+    texts = []
+    for index, data in enumerate(config.pages_bytes()):
+        device.write_page(index, data)
+    texts.append(device.mm_stat())
+    for index in config.discarded():
+        device.discard(index)
+    texts.append(device.mm_stat())
+    device.compact()
+    texts.append(device.mm_stat())
+    return texts
 
 
 def compare_rows(model: Sequence[str], live: Sequence[str]) -> list[list[str]]:
