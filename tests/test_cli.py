@@ -49,6 +49,7 @@ def test_procfs_prints_a_simulated_file(capsys: pytest.CaptureFixture[str]) -> N
     (["experiment", "zram_dd", "--after", "v9.9"], "unknown profile"),
     (["experiment", "zram_dd", "--memory", "48M", "--files", "2", "--file-size", "64M",
       "--disksize", "128M", "--jobs", "1"], "give more memory"),
+    (["run", "--arch", "mips"], "one of x86_64, arm64"),
     (["experiment", "zram_live", "--pattern", "evens"], "one of odd"),
     (["experiment", "zram_live", "--pages", "-1"], "between 1"),
     (["experiment", "zram_live", "--device", "zram-none"], "load the zram module"),

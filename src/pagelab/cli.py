@@ -110,6 +110,8 @@ def run(
     jobs: Annotated[int, typer.Option(help="Processes (one kernel each).")] = 2,
     apps: Annotated[int, typer.Option(help="Apps kept cached before the oldest is killed.")]
     = 10,
+    arch: Annotated[str, typer.Option(help="Layout: x86_64 (DMA, DMA32, Normal) or arm64 "
+                                      "(a phone's: one DRAM bank from 2 GiB).")] = "x86_64",
 ) -> None:
     """Run the seed's experiment: a phone before and after non-LRU page migration.
 
@@ -125,7 +127,7 @@ def run(
         sys.path.insert(0, os.getcwd())
     config = PhoneConfig(memory=memory, duration=duration, seed=seed, zram=zram, gpu=gpu,
                          zram_movable=zram_movable, gpu_movable=gpu_movable, lmk=lmk,
-                         driver=driver, cached_apps=apps)
+                         driver=driver, cached_apps=apps, arch=arch)
     check_experiment(config, (before, after))  # bad input fails before the progress bar
     with Progress(console=err, transient=True) as bar:
         tasks = {k: bar.add_task(f"{k:>8} kernel", total=duration) for k in (before, after)}

@@ -75,8 +75,10 @@ class Machine:
         kernel_reserved: int = 37 << 20,
         page_owner: bool = False,
         thp: bool = True,
+        arch: str = "x86_64",
     ) -> None:
         mm_init.validate_ranges(ranges)
+        self.arch = arch
         self.profile = profile
         self.seed = seed
         self.page_owner = page_owner
@@ -191,8 +193,9 @@ class Machine:
         page_owner: bool = False,
         thp: bool = True,
         ranges: list[mm_init.MemoryRange] | None = None,
+        arch: str = "x86_64",
     ) -> Machine:
-        """Build and boot a machine laid out like an x86-64 PC.
+        """Build and boot a machine laid out like an x86-64 PC (or an arm64 phone).
 
         Args:
             memory: RAM size ("24G", "512M", or bytes); ignored when ``ranges`` is given.
@@ -206,21 +209,26 @@ class Machine:
                 as booting with ``page_owner=on`` does).
             thp: CONFIG_TRANSPARENT_HUGEPAGE with THP enabled (raises ``min_free_kbytes`` as
                 khugepaged does); False for a machine without THP, like the phones of 2016.
-            ranges: explicit RAM ranges (e820-like) instead of the PC layout.
+            ranges: explicit RAM ranges (e820-like) instead of the architecture's layout.
+            arch: "x86_64" (a PC: DMA below 16 MiB, DMA32 below 4 GiB, Normal above) or
+                "arm64" (a phone: one DRAM bank from 2 GiB, DMA below 4 GiB, Normal above;
+                see :mod:`pagelab.mm.mm_init`).
         """
+        if arch not in mm_init.ARCHES:
+            raise BadConfiguration(f"arch {arch!r}: give one of {', '.join(mm_init.ARCHES)}")
         prof = (resolve_profile(profile, nr_cpus=cpus) if cpus is not None
                 else resolve_profile(profile))
         if ranges is None:
-            ranges = mm_init.x86_64_layout(mm_init.parse_size(memory), nodes)
+            ranges = mm_init.ARCHES[arch](mm_init.parse_size(memory), nodes)
         movable_bytes = mm_init.parse_size(movable)
         nr_nodes = max((r.nid for r in ranges), default=0) + 1
         return cls(ranges, profile=prof, seed=seed,
                    movable=(movable_bytes >> PAGE_SHIFT) // max(nr_nodes, 1),
                    kernel_reserved=mm_init.parse_size(kernel_reserved), page_owner=page_owner,
-                   thp=thp)
+                   thp=thp, arch=arch)
 
     def _build_nodes(self, nr_nodes: int, movable_pages_per_node: int) -> None:
-        spans = mm_init.zone_spans(self.ranges, movable_pages_per_node)
+        spans = mm_init.zone_spans(self.ranges, movable_pages_per_node, self.arch)
         self.nodes: list[PglistData] = []
         self.zones: list[Zone] = []
         mem = self.mem
@@ -275,7 +283,7 @@ class Machine:
         self.page_group_by_mobility_disabled = False
 
     def _boot(self, kernel_reserved: int) -> None:
-        reservations = mm_init.memblock_reservations(self.ranges, kernel_reserved)
+        reservations = mm_init.memblock_reservations(self.ranges, kernel_reserved, self.arch)
         self.reservations = reservations
         cuts = sorted({z.zone_start_pfn for z in self.zones if z.spanned_pages}
                       | {z.zone_end_pfn for z in self.zones if z.spanned_pages})

@@ -96,3 +96,16 @@ def test_success_by_window_adds_up_to_the_whole_run(results: list) -> None:
     rows = dict(compare(results))
     cells = rows["order-3 success by quarter of the run"]
     assert len(cells) == 2 and all(cell.count(" / ") == 3 for cell in cells)
+
+
+def test_an_arm64_phone_runs_in_one_zone() -> None:
+    """``arch="arm64"``: the phone's memory is one DMA zone from 2 GiB; the run and its
+    state check hold there too."""
+    from dataclasses import replace
+
+    from pagelab.lab.phone import run_one
+
+    result = run_one("v4.8", replace(CONFIG, arch="arm64"))
+    zones = [line.split()[3] for line in result.procfs["buddyinfo"].splitlines()]
+    assert zones == ["DMA"]
+    assert len(result.requests) > 0

@@ -300,3 +300,46 @@ def test_free_chunks_are_aligned_maximal_and_respect_cuts(
             )
         pfn += size
     assert pfn == end
+
+
+# --- the arm64 layout ------------------------------------------------------------------------
+
+
+def test_arm64_phone_is_one_bank_from_2g_all_dma() -> None:
+    from pagelab import Machine
+    from pagelab.mm.mm_init import ARM64_DRAM_BASE_PFN, arm64_layout, memblock_reservations
+
+    ranges = arm64_layout(2 << 30)
+    assert ranges == [MemoryRange(0, ARM64_DRAM_BASE_PFN, ARM64_DRAM_BASE_PFN + (2 << 18))]
+    spans = zone_spans(ranges, 0, "arm64")
+    assert [(s.zone_idx, s.start_pfn, s.end_pfn) for s in spans] == [
+        (ZoneType.ZONE_DMA, 0x80000, 0x100000)]
+    reservations = memblock_reservations(ranges, 37 << 20, "arm64")
+    assert reservations[0].start_pfn == ARM64_DRAM_BASE_PFN  # no low 1 MiB to keep
+    assert "kernel image" in reservations[0].what
+    m = Machine.build(memory="2G", arch="arm64", profile="v4.8", thp=False)
+    assert [z.name for z in m.populated_zones()] == ["DMA"]
+    assert m.procfs("buddyinfo").startswith("Node 0, zone      DMA ")
+    m.check_state()
+
+
+def test_arm64_dma_ends_at_the_first_4g_boundary() -> None:
+    from pagelab.mm.mm_init import arm64_layout
+
+    spans = zone_spans(arm64_layout(4 << 30), 0, "arm64")
+    assert [(s.zone_idx, s.start_pfn, s.end_pfn) for s in spans] == [
+        (ZoneType.ZONE_DMA, 0x80000, 0x100000), (ZoneType.ZONE_NORMAL, 0x100000, 0x180000)]
+    # ZONE_MOVABLE takes the top, above DMA.
+    spans = zone_spans(arm64_layout(4 << 30), 1 << 18, "arm64")
+    assert spans[-1].zone_idx == ZoneType.ZONE_MOVABLE and spans[-1].start_pfn == 0x140000
+
+
+@pytest.mark.parametrize(("kwargs", "words"), [
+    ({"memory": "2G", "arch": "mips"}, "one of x86_64, arm64"),
+    ({"memory": "4G", "arch": "arm64", "nodes": 2}, "one node"),
+    ({"memory": "16M", "arch": "arm64"}, "too small")])
+def test_bad_arm64_machines_are_refused(kwargs: dict, words: str) -> None:
+    from pagelab import Machine
+
+    with pytest.raises(BadConfiguration, match=words):
+        Machine.build(**kwargs)

@@ -97,7 +97,7 @@ def run_one(profile: str | KernelProfile, config: PhoneConfig,
     factory = _driver_factory(config.driver)
     start = time.perf_counter()
     m = Machine.build(memory=config.memory, profile=profile, seed=config.seed,
-                      page_owner=True, thp=False)
+                      page_owner=True, thp=False, arch=config.arch)
     m.enable_tracing(list(TRACE_EVENTS), max_entries=TRACE_MAX_ENTRIES)
     phone = run_phone(m, config, factory, progress)
     m.check_state()

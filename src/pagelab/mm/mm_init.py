@@ -1,14 +1,28 @@
-"""Boot: the x86-64 physical layout, zone spans, memmap init and handing memory to the buddy.
+"""Boot: the physical layout, zone spans, memmap init and handing memory to the buddy.
 
-Models the parts of ``arch/x86`` (e820 layout, ``zone_sizes_init``) and ``mm/mm_init.c``
+Models the parts of ``arch/x86`` (e820 layout, ``zone_sizes_init``), of ``arch/arm64``
+(``zone_sizes_init``, arch/arm64/mm/init.c, v4.8) and of ``mm/mm_init.c``
 (``free_area_init``, ``memmap_init_range``, ``memblock_free_all`` / ``__free_pages_memory``)
 that decide where free memory is and in which order it first reaches the free lists.
 
-Named simplifications: ``memblock`` reservations are three regions — the first 1 MiB (x86
-keeps it reserved since v5.13), the kernel image and early allocations at 16 MiB
-(``kernel_reserved`` bytes), and each node's ``struct page`` array (64 bytes per present page,
-allocated top-down as memblock does). Deferred struct-page init is off, so all memory is freed
-in ascending pfn order at boot.
+Two layouts (``ARCHES``):
+
+* ``x86_64``: a PC. RAM from pfn 1 with the legacy hole at 640 KiB..1 MiB, the PCI hole from
+  3 GiB to 4 GiB; ZONE_DMA below 16 MiB, ZONE_DMA32 below 4 GiB, ZONE_NORMAL above.
+* ``arm64``: a phone or board of the seed's time. One bank of DRAM from 2 GiB physical (the
+  usual base of arm64 SoCs); ZONE_DMA from the start of DRAM to the first 4 GiB boundary
+  above it (``max_zone_dma_phys``: 32-bit DMA masters), ZONE_NORMAL above. A 2 GiB phone is
+  one zone, DMA. Mainline sizes arm64's DMA zones from the SoC's firmware tables (ZONE_DMA
+  then ZONE_DMA32); for an SoC whose DMA reaches 4 GiB that is the same split, which the
+  model keeps on every profile.
+
+Named simplifications: ``memblock`` reservations are three regions — on x86-64 the first 1
+MiB (x86 keeps it reserved since v5.13); the kernel image and early allocations
+(``kernel_reserved`` bytes), at 16 MiB on x86-64 and at the start of DRAM on arm64; and each
+node's ``struct page`` array (64 bytes per present page, allocated top-down as memblock does).
+A phone's firmware carve-outs (modem, DSP, secure world) are not buddy memory and are left out
+of ``memory``. Deferred struct-page init is off, so all memory is freed in ascending pfn order
+at boot.
 """
 
 from __future__ import annotations
@@ -29,7 +43,8 @@ from pagelab.mm.mmzone import (
     ZoneType,
 )
 
-__all__ = ["MemoryRange", "Reservation", "parse_size", "x86_64_layout"]
+__all__ = ["ARCHES", "MemoryRange", "Reservation", "arm64_layout", "parse_size",
+           "x86_64_layout"]
 
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B?|B)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
@@ -41,6 +56,8 @@ LOW_RAM_END_PFN = (3 << 30) >> PAGE_SHIFT
 #: e820 on a typical PC: pfn 0 is firmware's, 640 KiB..1 MiB is the legacy VGA/BIOS hole.
 LEGACY_HOLE = (0x9F, 0x100)
 STRUCT_PAGE_SIZE = 64
+#: Where arm64 SoCs usually put DRAM (0x8000_0000).
+ARM64_DRAM_BASE_PFN = (2 << 30) >> PAGE_SHIFT
 
 
 def parse_size(size: str | int) -> int:
@@ -146,6 +163,23 @@ def x86_64_layout(memory: int, nodes: int = 1) -> list[MemoryRange]:
     return out
 
 
+def arm64_layout(memory: int, nodes: int = 1) -> list[MemoryRange]:
+    """Return the RAM range of an arm64 phone: one bank of ``memory`` bytes from 2 GiB."""
+    pages = memory >> PAGE_SHIFT
+    if memory <= 0 or pages < 8192:
+        raise BadConfiguration(
+            f"memory of {memory} bytes is too small to boot; give at least 32M"
+        )
+    if nodes != 1:
+        raise BadConfiguration(f"nodes={nodes}: the arm64 layout is one node (a phone); "
+                               f"use the x86_64 layout for NUMA")
+    return [MemoryRange(0, ARM64_DRAM_BASE_PFN, ARM64_DRAM_BASE_PFN + pages)]
+
+
+#: Layouts by architecture name.
+ARCHES = {"x86_64": x86_64_layout, "arm64": arm64_layout}
+
+
 def _present_pfn(ranges: list[tuple[int, int]], index: int) -> int:
     """Return the pfn of the ``index``-th present page of ``ranges`` (0-based)."""
     for start, end in ranges:
@@ -183,10 +217,12 @@ def validate_ranges(ranges: list[MemoryRange]) -> None:
             )
 
 
-def zone_spans(ranges: list[MemoryRange], movable_pages_per_node: int) -> list[ZoneSpan]:
+def zone_spans(ranges: list[MemoryRange], movable_pages_per_node: int,
+               arch: str = "x86_64") -> list[ZoneSpan]:
     """Return the zone spans of every node, as ``zone_spanned_pages_in_node`` computes them.
 
-    A zone spans its node's pfn range clamped to the zone's pfn window (holes included).
+    A zone spans its node's pfn range clamped to the zone's pfn window (holes included); the
+    windows are the architecture's (module docstring).
     ZONE_MOVABLE, when asked for, takes the top
     ``movable_pages_per_node`` pages of each node, starting on a MAX_ORDER boundary.
     """
@@ -195,20 +231,22 @@ def zone_spans(ranges: list[MemoryRange], movable_pages_per_node: int) -> list[Z
         node = [r for r in ranges if r.nid == nid]
         node_start = min(r.start_pfn for r in node)
         node_end = max(r.end_pfn for r in node)
+        dma_end = MAX_DMA_PFN if arch == "x86_64" else _arm64_max_zone_dma_pfn(node_start)
+        dma32_end = max(dma_end, MAX_DMA32_PFN) if arch == "x86_64" else dma_end
         movable_start = node_end
         if movable_pages_per_node:
             movable_start = node_end - movable_pages_per_node
             movable_start = -(-movable_start // MAX_ORDER_NR_PAGES) * MAX_ORDER_NR_PAGES
-            if movable_start <= max(node_start, MAX_DMA32_PFN if node_end > MAX_DMA32_PFN
+            if movable_start <= max(node_start, dma32_end if node_end > dma32_end
                                     else node_start):
                 raise BadConfiguration(
                     f"movable memory of {movable_pages_per_node} pages per node leaves no "
                     f"kernel memory on node {nid}; ask for less movable memory"
                 )
         windows = {
-            ZoneType.ZONE_DMA: (0, MAX_DMA_PFN),
-            ZoneType.ZONE_DMA32: (MAX_DMA_PFN, MAX_DMA32_PFN),
-            ZoneType.ZONE_NORMAL: (MAX_DMA32_PFN, movable_start),
+            ZoneType.ZONE_DMA: (0, dma_end),
+            ZoneType.ZONE_DMA32: (dma_end, dma32_end),
+            ZoneType.ZONE_NORMAL: (dma32_end, movable_start),
             ZoneType.ZONE_MOVABLE: (movable_start, node_end),
         }
         for zidx, (lo, hi) in windows.items():
@@ -220,12 +258,24 @@ def zone_spans(ranges: list[MemoryRange], movable_pages_per_node: int) -> list[Z
     return spans
 
 
-def memblock_reservations(ranges: list[MemoryRange], kernel_reserved: int) -> list[Reservation]:
+def _arm64_max_zone_dma_pfn(dram_start: int) -> int:
+    """arm64's ``max_zone_dma_phys`` (v4.8) as a pfn: the first 4 GiB boundary above the
+    start of DRAM (the end of DRAM clamps the window anyway)."""
+    return (dram_start & ~(MAX_DMA32_PFN - 1)) + MAX_DMA32_PFN
+
+
+def memblock_reservations(ranges: list[MemoryRange], kernel_reserved: int,
+                          arch: str = "x86_64") -> list[Reservation]:
     """Return the memblock reservations the model makes at boot (see the module docstring)."""
-    res = [Reservation(0, 0x100, "low 1 MiB")]
     kernel_pages = kernel_reserved >> PAGE_SHIFT
+    if arch == "x86_64":
+        res = [Reservation(0, 0x100, "low 1 MiB")]
+        kernel_start = PHYSICAL_START_PFN
+    else:
+        res = []
+        kernel_start = min(r.start_pfn for r in ranges)
     if kernel_pages:
-        res.append(Reservation(PHYSICAL_START_PFN, PHYSICAL_START_PFN + kernel_pages,
+        res.append(Reservation(kernel_start, kernel_start + kernel_pages,
                                "kernel image and early allocations"))
     for nid in sorted({r.nid for r in ranges}):
         node = sorted((r for r in ranges if r.nid == nid), key=lambda r: r.start_pfn)

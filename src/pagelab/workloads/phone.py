@@ -53,7 +53,7 @@ from pagelab.errors import BadConfiguration, InvalidArgument
 from pagelab.mm import gfp as G  # noqa: N812 (the kernel's GFP names read best)
 from pagelab.mm import vmstat as vs
 from pagelab.mm.memory import File, MmStruct
-from pagelab.mm.mm_init import parse_size
+from pagelab.mm.mm_init import ARCHES, parse_size
 from pagelab.mm.mmzone import PAGE_SHIFT, pageblock_order
 
 if TYPE_CHECKING:
@@ -109,6 +109,9 @@ class PhoneConfig:
     memory: str = "2G"
     duration: float = 50.0
     seed: int = 1
+    #: The machine's layout: "x86_64" (DMA, DMA32 and Normal zones) or "arm64" (a phone's:
+    #: one DRAM bank from 2 GiB, all of 2 GiB in ZONE_DMA; see pagelab.mm.mm_init).
+    arch: str = "x86_64"
     tick_ms: int = 100
     cached_apps: int = 10
     zram: bool = True
@@ -141,6 +144,8 @@ class PhoneConfig:
                                    "512M (its system services alone take ~200 MiB)")
         if memory > 16 << 30:
             raise BadConfiguration(f"memory {self.memory}: give at most 16G for a phone")
+        if self.arch not in ARCHES:
+            raise BadConfiguration(f"arch {self.arch!r}: give one of {', '.join(ARCHES)}")
         if not self.duration > 0:
             raise InvalidArgument(f"duration {self.duration}: give a positive number of seconds")
         if not 10 <= self.tick_ms <= 1000:
