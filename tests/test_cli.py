@@ -50,6 +50,7 @@ def test_procfs_prints_a_simulated_file(capsys: pytest.CaptureFixture[str]) -> N
     (["experiment", "zram_dd", "--memory", "48M", "--files", "2", "--file-size", "64M",
       "--disksize", "128M", "--jobs", "1"], "give more memory"),
     (["run", "--arch", "mips"], "one of x86_64, arm64"),
+    (["run", "--extra-free-kbytes", "-1"], "extra_free_kbytes -1"),
     (["experiment", "zram_live", "--pattern", "evens"], "one of odd"),
     (["experiment", "zram_live", "--pages", "-1"], "between 1"),
     (["experiment", "zram_live", "--device", "zram-none"], "load the zram module"),

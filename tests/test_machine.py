@@ -675,3 +675,25 @@ def test_state_check_failed_is_a_model_bug() -> None:
     assert issubclass(StateCheckFailed, ModelBug)
     assert issubclass(ModelBug, AssertionError)
 
+
+
+@pytest.mark.parametrize("extra_kbytes", [0, 24300, 100_000])
+def test_android_extra_free_kbytes_widens_low_and_high_only(extra_kbytes: int) -> None:
+    """Android's vm.extra_free_kbytes: each zone's share of the extra pages (by managed
+    pages) lands between min and low, so low and high rise by it and min stays."""
+    from pagelab.mm.page_alloc import setup_per_zone_wmarks
+
+    m = Machine.build(memory="2G", profile="v4.8", thp=False)
+    before = {z.name: (z.min_wmark_pages(), z.low_wmark_pages(), z.high_wmark_pages())
+              for z in m.populated_zones()}
+    m.extra_free_kbytes = extra_kbytes
+    setup_per_zone_wmarks(m)
+    total = sum(z.managed_pages for z in m.zones)
+    for zone in m.populated_zones():
+        wmin, low, high = before[zone.name]
+        share = (extra_kbytes >> 2) * zone.managed_pages // total
+        assert zone.min_wmark_pages() == wmin
+        assert zone.low_wmark_pages() == low + share
+        assert zone.high_wmark_pages() == high + share
+    assert sum((extra_kbytes >> 2) * z.managed_pages // total for z in m.zones) <= \
+        extra_kbytes >> 2

@@ -112,6 +112,9 @@ def run(
     = 10,
     arch: Annotated[str, typer.Option(help="Layout: x86_64 (DMA, DMA32, Normal) or arm64 "
                                       "(a phone's: one DRAM bank from 2 GiB).")] = "x86_64",
+    extra_free_kbytes: Annotated[int, typer.Option(
+        help="Android's vm.extra_free_kbytes (ActivityManager sets 24300 on a 1080p "
+        "phone); 0: the kernel's own watermarks.")] = 0,
 ) -> None:
     """Run the seed's experiment: a phone before and after non-LRU page migration.
 
@@ -127,7 +130,8 @@ def run(
         sys.path.insert(0, os.getcwd())
     config = PhoneConfig(memory=memory, duration=duration, seed=seed, zram=zram, gpu=gpu,
                          zram_movable=zram_movable, gpu_movable=gpu_movable, lmk=lmk,
-                         driver=driver, cached_apps=apps, arch=arch)
+                         driver=driver, cached_apps=apps, arch=arch,
+                         extra_free_kbytes=extra_free_kbytes)
     check_experiment(config, (before, after))  # bad input fails before the progress bar
     with Progress(console=err, transient=True) as bar:
         tasks = {k: bar.add_task(f"{k:>8} kernel", total=duration) for k in (before, after)}

@@ -122,6 +122,8 @@ class Machine:
         self._next_vmstat_ns = self.stat_interval_ns
         # sysctls
         self.watermark_scale_factor = 10
+        #: Android kernels' vm.extra_free_kbytes (out of tree; see __setup_per_zone_wmarks).
+        self.extra_free_kbytes = 0
         self.watermark_boost_factor = 15000
         self.percpu_pagelist_high_fraction = 0
         self.lowmem_reserve_ratio = list(DEFAULT_LOWMEM_RESERVE_RATIO)

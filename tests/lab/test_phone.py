@@ -109,3 +109,18 @@ def test_an_arm64_phone_runs_in_one_zone() -> None:
     zones = [line.split()[3] for line in result.procfs["buddyinfo"].splitlines()]
     assert zones == ["DMA"]
     assert len(result.requests) > 0
+
+
+def test_androids_extra_free_kbytes_raises_the_phones_watermarks() -> None:
+    """ActivityManager's vm.extra_free_kbytes is written after boot: the phone's zones end
+    the run with low watermarks that far above min."""
+    from dataclasses import replace
+
+    from pagelab.lab.phone import run_one
+
+    result = run_one("v4.8", replace(CONFIG, extra_free_kbytes=24300))
+    lows = [int(line.split()[1]) for line in result.procfs["zoneinfo"].splitlines()
+            if line.strip().startswith("low ")]
+    mins = [int(line.split()[1]) for line in result.procfs["zoneinfo"].splitlines()
+            if line.strip().startswith("min ")]
+    assert sum(lows) - sum(mins) >= (24300 >> 2) - 2

@@ -957,11 +957,23 @@ def nr_free_buffer_pages(m: Machine) -> int:
 
 
 def __setup_per_zone_wmarks(m: Machine) -> None:
-    """Set every zone's min/low/high/promo watermarks (``__setup_per_zone_wmarks``)."""
+    """Set every zone's min/low/high/promo watermarks (``__setup_per_zone_wmarks``).
+
+    With Android's ``vm.extra_free_kbytes`` (Rik van Riel's "add extra free kbytes
+    tunable", never merged upstream, carried by Android's common kernels; read as posted to
+    linux-mm, 2011 and 2013, and in a later Android kernel's version with
+    ``watermark_scale_factor``), each zone's share of the extra pages is added to its low
+    and high watermarks, min unchanged. Simplified: the share is taken of all managed pages;
+    Android divides by ``vm_total_pages`` (later ``nr_free_zone_pages(GFP_HIGHUSER_MOVABLE)``),
+    which leaves out the high watermarks, a fraction of a percent.
+    """
     pages_min = m.min_free_kbytes >> (PAGE_SHIFT - 10)
+    pages_low = m.extra_free_kbytes >> (PAGE_SHIFT - 10)
     lowmem_pages = sum(z.managed_pages for z in m.zones if z.idx != ZoneType.ZONE_MOVABLE
                        and z.idx != ZoneType.ZONE_DEVICE)
+    total_pages = sum(z.managed_pages for z in m.zones)
     for zone in m.zones:
+        low = pages_low * zone.managed_pages // total_pages if total_pages else 0
         tmp = pages_min * zone.managed_pages // lowmem_pages if lowmem_pages else 0
         if zone.idx == ZoneType.ZONE_MOVABLE:
             # __GFP_HIGH and PF_MEMALLOC rarely need movable pages: a small fixed minimum.
@@ -971,7 +983,7 @@ def __setup_per_zone_wmarks(m: Machine) -> None:
             zone._watermark[WMARK_MIN] = tmp
         tmp = max(tmp >> 2, zone.managed_pages * m.watermark_scale_factor // 10000)
         zone.watermark_boost = 0
-        zone._watermark[WMARK_LOW] = zone._watermark[WMARK_MIN] + tmp
+        zone._watermark[WMARK_LOW] = zone._watermark[WMARK_MIN] + low + tmp
         zone._watermark[WMARK_HIGH] = zone._watermark[WMARK_LOW] + tmp
         zone._watermark[WMARK_PROMO] = zone._watermark[WMARK_HIGH] + tmp
     calculate_totalreserve_pages(m)

@@ -55,6 +55,7 @@ from pagelab.mm import vmstat as vs
 from pagelab.mm.memory import File, MmStruct
 from pagelab.mm.mm_init import ARCHES, parse_size
 from pagelab.mm.mmzone import PAGE_SHIFT, pageblock_order
+from pagelab.mm.page_alloc import setup_per_zone_wmarks
 
 if TYPE_CHECKING:
     from pagelab.drivers.gpu import Gpu
@@ -112,6 +113,9 @@ class PhoneConfig:
     #: The machine's layout: "x86_64" (DMA, DMA32 and Normal zones) or "arm64" (a phone's:
     #: one DRAM bank from 2 GiB, all of 2 GiB in ZONE_DMA; see pagelab.mm.mm_init).
     arch: str = "x86_64"
+    #: Android's vm.extra_free_kbytes, which ActivityManager sets from the screen (width x
+    #: height x 4 bytes x 3 / 1024: 24,300 for 1080x1920); 0 leaves the kernel's watermarks.
+    extra_free_kbytes: int = 0
     tick_ms: int = 100
     cached_apps: int = 10
     zram: bool = True
@@ -144,6 +148,9 @@ class PhoneConfig:
                                    "512M (its system services alone take ~200 MiB)")
         if memory > 16 << 30:
             raise BadConfiguration(f"memory {self.memory}: give at most 16G for a phone")
+        if not 0 <= self.extra_free_kbytes <= memory >> 12:
+            raise InvalidArgument(f"extra_free_kbytes {self.extra_free_kbytes}: give 0 up to "
+                                  f"a quarter of the memory in KiB")
         if self.arch not in ARCHES:
             raise BadConfiguration(f"arch {self.arch!r}: give one of {', '.join(ARCHES)}")
         if not self.duration > 0:
@@ -292,6 +299,9 @@ class Phone:
         self.kills = 0
         m.swappiness = config.swappiness
         m.compaction_proactiveness = 0  # the seed's kernels had no proactive compaction
+        if config.extra_free_kbytes:  # init.rc writes ActivityManager's value after boot
+            m.extra_free_kbytes = config.extra_free_kbytes
+            setup_per_zone_wmarks(m)
         self.zram: Zram | None = None
         self.gpu: Gpu | Any | None = None
         self.lmk: LowMemoryKiller | None = None
