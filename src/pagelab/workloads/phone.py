@@ -68,11 +68,15 @@ __all__ = ["GFP_FORK", "GFP_SKB_FRAG", "GFP_SLAB_HIGH", "Phone",
 
 #: THREADINFO_GFP (kernel/fork.c, v4.8): ``GFP_KERNEL_ACCOUNT | __GFP_NOTRACK`` (zeroed).
 GFP_FORK = G.GFP_KERNEL_ACCOUNT | G.__GFP_ZERO
-#: SLUB's first try at a slab's preferred order (``allocate_slab``): no direct reclaim or
-#: compaction, kswapd woken (Joonsoo Kim, "mm/slub: don't wait for high-order page
-#: allocation", v4.1; ``~__GFP_WAIT`` became ``~__GFP_DIRECT_RECLAIM`` in v4.4).
+#: SLUB's first try at a slab's preferred order (``allocate_slab``): no reclaim at all, not
+#: even kswapd's, and so no compaction (Joonsoo Kim, "mm/slub: don't wait for high-order
+#: page allocation", v4.1, cleared ``__GFP_WAIT``; Mel Gorman's 444eb2a449ef, "mm: thp: set
+#: THP defrag by default to madvise and add a stall-free defrag option", v4.6, made it
+#: ``~(__GFP_RECLAIM|__GFP_NOFAIL)``, as Joonsoo Kim's unmerged 2017 fix "mm/slub: wake up
+#: kswapd for initial high order allocation" describes; mainline still clears
+#: ``__GFP_RECLAIM``). Every modelled kernel (v4.7, v4.8, mainline) has it.
 GFP_SLAB_HIGH = ((G.GFP_KERNEL | G.__GFP_COMP | G.__GFP_NOWARN | G.__GFP_NORETRY
-                  | G.__GFP_NOMEMALLOC) & ~G.__GFP_DIRECT_RECLAIM)
+                  | G.__GFP_NOMEMALLOC) & ~G.__GFP_RECLAIM)
 #: A socket's page frag at order 3 (``skb_page_frag_refill``): "avoid direct reclaim but
 #: allow kswapd to wake" (Shaohua Li, "net: don't wait for order-3 page allocation", v4.1).
 GFP_SKB_FRAG = ((G.GFP_KERNEL & ~G.__GFP_DIRECT_RECLAIM) | G.__GFP_COMP | G.__GFP_NOWARN
