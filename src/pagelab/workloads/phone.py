@@ -617,13 +617,16 @@ class Phone:
 
 
 def pageblock_map(m: Machine) -> tuple[NDArray[np.int8], NDArray[np.float32]]:
-    """Return, per pageblock of RAM, its migratetype and the fraction of its pages in use."""
+    """Return, per pageblock from the first with RAM, its migratetype (-1 for a hole) and the
+    fraction of its pages in use. (An arm64 phone's RAM starts at 2 GiB.)"""
     from pagelab.mm.mmzone import MIGRATETYPE_MASK
 
-    nr_blocks = m.max_pfn >> pageblock_order
-    mt = (m.pageblock_flags[:nr_blocks] & MIGRATETYPE_MASK).astype(np.int8)
-    present = m.present[: nr_blocks << pageblock_order].reshape(nr_blocks, -1)
-    used = (m.mem.refcount[: nr_blocks << pageblock_order] > 0).reshape(nr_blocks, -1) & present
+    first = m.ranges[0].start_pfn >> pageblock_order
+    nr_blocks = (m.max_pfn >> pageblock_order) - first
+    span = slice(first << pageblock_order, (first + nr_blocks) << pageblock_order)
+    mt = (m.pageblock_flags[first: first + nr_blocks] & MIGRATETYPE_MASK).astype(np.int8)
+    present = m.present[span].reshape(nr_blocks, -1)
+    used = (m.mem.refcount[span] > 0).reshape(nr_blocks, -1) & present
     occupancy = used.sum(axis=1) / np.maximum(present.sum(axis=1), 1)
     mt[present.sum(axis=1) == 0] = -1
     return mt, occupancy.astype(np.float32)
