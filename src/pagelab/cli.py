@@ -330,6 +330,17 @@ def experiment_fragmenter(
         out.print(f"{name} {delta}")
 
 
+def _rows_table(title: str, columns: list[str], rows: list[list[str]],
+                text_columns: int) -> Table:
+    """A table of text rows: the first ``text_columns`` columns left, the figures right."""
+    table = Table(title=title)
+    for i, column in enumerate(columns):
+        table.add_column(column, justify="left" if i < text_columns else "right")
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
 @experiment_app.command("zram_dd")
 def experiment_zram_dd(
     memory: Annotated[str, typer.Option(help="RAM of the guest.")] = "1G",
@@ -359,13 +370,8 @@ def experiment_zram_dd(
         out.print(result.buddyinfo_init, end="")
         out.print(result.buddyinfo_compaction, end="")
     columns, rows = compare_rows(results)
-    table = Table(title="The seed's zram test: the model and the changelog's guests")
-    table.add_column("")
-    for column in columns:
-        table.add_column(column, justify="right")
-    for row in rows:
-        table.add_row(*row)
-    out.print(table)
+    out.print(_rows_table("The seed's zram test: the model and the changelog's guests",
+                          ["", *columns], rows, text_columns=1))
 
 
 @experiment_app.command("zram_live")
@@ -392,12 +398,9 @@ def experiment_zram_live(
     config.validate()
     release, live = run_live(config, device)
     model = run_model(config)
-    table = Table(title=f"zram mm_stat: Linux {release} ({device}) and the model (mainline)")
-    for column in ("step", "column", "kernel", "model", "difference"):
-        table.add_column(column, justify="left" if column in ("step", "column") else "right")
-    for row in compare_rows(model, live):
-        table.add_row(*row)
-    out.print(table)
+    out.print(_rows_table(f"zram mm_stat: Linux {release} ({device}) and the model (mainline)",
+                          ["step", "column", "kernel", "model", "difference"],
+                          compare_rows(model, live), text_columns=2))
 
 
 class Strategy(StrEnum):

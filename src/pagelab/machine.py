@@ -216,12 +216,11 @@ class Machine:
                 "arm64" (a phone: one DRAM bank from 2 GiB, DMA below 4 GiB, Normal above;
                 see :mod:`pagelab.mm.mm_init`).
         """
-        if arch not in mm_init.ARCHES:
-            raise BadConfiguration(f"arch {arch!r}: give one of {', '.join(mm_init.ARCHES)}")
+        layout = mm_init.arch_layout(arch)
         prof = (resolve_profile(profile, nr_cpus=cpus) if cpus is not None
                 else resolve_profile(profile))
         if ranges is None:
-            ranges = mm_init.ARCHES[arch](mm_init.parse_size(memory), nodes)
+            ranges = layout(mm_init.parse_size(memory), nodes)
         movable_bytes = mm_init.parse_size(movable)
         nr_nodes = max((r.nid for r in ranges), default=0) + 1
         return cls(ranges, profile=prof, seed=seed,

@@ -122,26 +122,22 @@ class KernelProfile:
             raise InvalidArgument(f"nr_cpus={self.nr_cpus}: give between 1 and 1024 CPUs")
 
 
+_V48 = KernelProfile(
+    name="v4.8", kernel_version="4.8", nr_isolated_v48=True, pcp_high_order=False,
+    alloc_nofragment=False, watermark_boost=False, rmqueue_claim_steal=False,
+    fallback_smallest=False,
+    migrate_batch=False, compact_same_migratetype=False, compact_finish_pageblock=False,
+    fragindex_costly_only=False, compaction_fast_search=False, compact_retry_feedback=False,
+    shrink_slab_priority_target=False, reclaim_activate_dirty=False,
+    kswapd_wakes_kcompactd=False,
+)
+
 PROFILES: dict[str, KernelProfile] = {
     "mainline": KernelProfile(),
-    "v4.8": KernelProfile(
-        name="v4.8", kernel_version="4.8", nr_isolated_v48=True, pcp_high_order=False,
-        alloc_nofragment=False, watermark_boost=False, rmqueue_claim_steal=False,
-        fallback_smallest=False,
-        migrate_batch=False, compact_same_migratetype=False, compact_finish_pageblock=False,
-        fragindex_costly_only=False, compaction_fast_search=False, compact_retry_feedback=False,
-        shrink_slab_priority_target=False, reclaim_activate_dirty=False,
-        kswapd_wakes_kcompactd=False,
-    ),
-    "pre-4.8": KernelProfile(
-        name="pre-4.8", kernel_version="4.7", non_lru_movable=False, pcp_high_order=False,
-        alloc_nofragment=False, watermark_boost=False, rmqueue_claim_steal=False,
-        fallback_smallest=False,
-        migrate_batch=False, compact_same_migratetype=False, compact_finish_pageblock=False,
-        fragindex_costly_only=False, compaction_fast_search=False, compact_retry_feedback=False,
-        shrink_slab_priority_target=False, reclaim_activate_dirty=False,
-        kswapd_wakes_kcompactd=False,
-    ),
+    "v4.8": _V48,
+    # v4.7 is v4.8 without the seed's framework (and its NR_ISOLATED accounting).
+    "pre-4.8": replace(_V48, name="pre-4.8", kernel_version="4.7", non_lru_movable=False,
+                       nr_isolated_v48=False),
 }
 
 

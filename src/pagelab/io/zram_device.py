@@ -21,6 +21,7 @@ from pathlib import Path
 from types import TracebackType
 
 from pagelab.errors import BadConfiguration, ParseError
+from pagelab.mm.mmzone import PAGE_SIZE
 
 __all__ = ["BLKDISCARD", "MM_STAT_FIELDS", "LiveZram", "parse_mm_stat"]
 
@@ -30,7 +31,6 @@ BLKDISCARD = 0x1277
 MM_STAT_FIELDS = ("orig_data_size", "compr_data_size", "mem_used_total", "mem_limit",
                   "mem_used_max", "same_pages", "pages_compacted", "huge_pages",
                   "huge_pages_since")
-PAGE_SIZE = 4096
 
 
 def parse_mm_stat(text: str) -> dict[str, int]:

@@ -39,6 +39,7 @@ from pagelab.drivers.zram import ContentModel, Zram
 from pagelab.errors import InvalidArgument
 from pagelab.io.zram_device import MM_STAT_FIELDS, LiveZram, parse_mm_stat
 from pagelab.machine import Machine
+from pagelab.mm.mmzone import PAGE_SHIFT, PAGE_SIZE
 
 __all__ = ["PATTERNS", "STAGES", "ZramLiveConfig", "compare_rows", "run_live", "run_model"]
 
@@ -50,14 +51,12 @@ CONTENTS = {
 }
 #: A "tail" page's random head is this many bytes or more.
 TAIL_HEAD_MIN = 64
-PAGE_SIZE = 4096
 #: Which pages the ``discarded`` step discards.
 PATTERNS = {
     "odd": "every odd page",
     "chunks": "every other run of 64 pages",
     "thirds": "two pages in three",
 }
-PAGE_SHIFT = 12
 
 
 @dataclass(frozen=True)
@@ -122,9 +121,9 @@ class ZramLiveConfig:
 def run_model(config: ZramLiveConfig, profile: str = "mainline") -> list[str]:
     """Run the steps on a model zram; return ``mm_stat`` after each."""
     config.validate()
-    memory_mib = max(256, 2 * (config.disksize() >> 20))
-    m = Machine.build(memory=f"{memory_mib}M", profile=profile, seed=config.seed)
-    zram = Zram(m, f"{config.disksize() >> 20}M", comp_algorithm=config.comp_algorithm)
+    m = Machine.build(memory=max(256 << 20, 2 * config.disksize()), profile=profile,
+                      seed=config.seed)
+    zram = Zram(m, config.disksize(), comp_algorithm=config.comp_algorithm)
     texts = _run_steps(config, zram)
     m.check_state()
     return texts

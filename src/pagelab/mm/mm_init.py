@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import operator
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import pairwise
 
@@ -43,8 +44,8 @@ from pagelab.mm.mmzone import (
     ZoneType,
 )
 
-__all__ = ["ARCHES", "MemoryRange", "Reservation", "arm64_layout", "parse_size",
-           "x86_64_layout"]
+__all__ = ["ARCHES", "MemoryRange", "Reservation", "arch_layout", "arm64_layout",
+           "parse_size", "x86_64_layout"]
 
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B?|B)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
@@ -180,6 +181,13 @@ def arm64_layout(memory: int, nodes: int = 1) -> list[MemoryRange]:
 ARCHES = {"x86_64": x86_64_layout, "arm64": arm64_layout}
 
 
+def arch_layout(arch: str) -> Callable[[int, int], list[MemoryRange]]:
+    """Return ``arch``'s layout function; BadConfiguration for an unknown architecture."""
+    if arch not in ARCHES:
+        raise BadConfiguration(f"arch {arch!r}: give one of {', '.join(ARCHES)}")
+    return ARCHES[arch]
+
+
 def _present_pfn(ranges: list[tuple[int, int]], index: int) -> int:
     """Return the pfn of the ``index``-th present page of ``ranges`` (0-based)."""
     for start, end in ranges:
@@ -231,8 +239,7 @@ def zone_spans(ranges: list[MemoryRange], movable_pages_per_node: int,
         node = [r for r in ranges if r.nid == nid]
         node_start = min(r.start_pfn for r in node)
         node_end = max(r.end_pfn for r in node)
-        dma_end = MAX_DMA_PFN if arch == "x86_64" else _arm64_max_zone_dma_pfn(node_start)
-        dma32_end = max(dma_end, MAX_DMA32_PFN) if arch == "x86_64" else dma_end
+        dma_end, dma32_end = _dma_zone_ends(arch, node_start)
         movable_start = node_end
         if movable_pages_per_node:
             movable_start = node_end - movable_pages_per_node
@@ -258,10 +265,17 @@ def zone_spans(ranges: list[MemoryRange], movable_pages_per_node: int,
     return spans
 
 
-def _arm64_max_zone_dma_pfn(dram_start: int) -> int:
-    """arm64's ``max_zone_dma_phys`` (v4.8) as a pfn: the first 4 GiB boundary above the
-    start of DRAM (the end of DRAM clamps the window anyway)."""
-    return (dram_start & ~(MAX_DMA32_PFN - 1)) + MAX_DMA32_PFN
+def _dma_zone_ends(arch: str, node_start: int) -> tuple[int, int]:
+    """Return the end pfns of ZONE_DMA and ZONE_DMA32 on ``arch``.
+
+    x86-64: 16 MiB and 4 GiB. arm64: ZONE_DMA ends at ``max_zone_dma_phys`` (v4.8), the
+    first 4 GiB boundary above the start of DRAM (the end of DRAM clamps the window anyway),
+    and ZONE_DMA32 is empty.
+    """
+    if arch == "x86_64":
+        return MAX_DMA_PFN, MAX_DMA32_PFN
+    dma_end = (node_start & ~(MAX_DMA32_PFN - 1)) + MAX_DMA32_PFN
+    return dma_end, dma_end
 
 
 def memblock_reservations(ranges: list[MemoryRange], kernel_reserved: int,

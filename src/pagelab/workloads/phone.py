@@ -53,7 +53,7 @@ from pagelab.errors import BadConfiguration, InvalidArgument
 from pagelab.mm import gfp as G  # noqa: N812 (the kernel's GFP names read best)
 from pagelab.mm import vmstat as vs
 from pagelab.mm.memory import File, MmStruct
-from pagelab.mm.mm_init import ARCHES, parse_size
+from pagelab.mm.mm_init import arch_layout, parse_size
 from pagelab.mm.mmzone import PAGE_SHIFT, pageblock_order
 from pagelab.mm.page_alloc import setup_per_zone_wmarks
 
@@ -155,8 +155,7 @@ class PhoneConfig:
         if not 0 <= self.extra_free_kbytes <= memory >> 12:
             raise InvalidArgument(f"extra_free_kbytes {self.extra_free_kbytes}: give 0 up to "
                                   f"a quarter of the memory in KiB")
-        if self.arch not in ARCHES:
-            raise BadConfiguration(f"arch {self.arch!r}: give one of {', '.join(ARCHES)}")
+        arch_layout(self.arch)  # BadConfiguration for an unknown architecture
         if not self.duration > 0:
             raise InvalidArgument(f"duration {self.duration}: give a positive number of seconds")
         if not 10 <= self.tick_ms <= 1000:
